@@ -1,0 +1,44 @@
+# Kepu Cloud. Two commands do all set-up on a fresh Debian/Ubuntu machine:
+#   make run    install everything, migrate, load regions, create a first admin, serve on 127.0.0.1:5000
+#   make test   install what the tests need and run the whole suite (lint, SQLite, PostgreSQL, browser)
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+FLASK := $(BIN)/flask --app wsgi
+HOST ?= 127.0.0.1
+PORT ?= 5000
+
+.PHONY: run test setup lint serve
+
+$(BIN)/python:
+	scripts/install-system.sh run
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.run-deps: requirements.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.dev-deps: requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@ $(VENV)/.run-deps
+
+setup: $(VENV)/.run-deps
+	scripts/install-system.sh run
+	$(FLASK) db upgrade
+	$(FLASK) regions load
+	$(FLASK) users ensure-admin
+
+run: setup
+	@echo "科普资源云: http://$(HOST):$(PORT)/"
+	$(BIN)/gunicorn --workers 2 --bind $(HOST):$(PORT) --access-logfile - wsgi:app
+
+lint: $(VENV)/.dev-deps
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: $(VENV)/.dev-deps
+	scripts/install-system.sh test
+	$(MAKE) lint
+	$(BIN)/python -m pytest
+	$(BIN)/python -m tests.support.postgres -- $(BIN)/python -m pytest

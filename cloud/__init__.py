@@ -1,0 +1,92 @@
+"""Kepu Cloud (科普资源云): the Flask application factory."""
+
+import logging
+import os
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from config import Config
+
+
+def create_app(config=None):
+    """Create the app; ``config`` is a Config class or a dict of overrides (tests)."""
+    app = Flask(__name__, instance_path=Config.INSTANCE_DIR)
+    configure_settings(app, config)
+    configure_logging(app)
+    configure_proxy(app)
+    init_extensions(app)
+    init_storage(app)
+    register_errors(app)
+    register_blueprints(app)
+    register_commands(app)
+    return app
+
+
+def configure_settings(app, config):
+    os.makedirs(app.instance_path, exist_ok=True)
+    if config is None:
+        app.config.from_mapping(Config.load())
+    elif isinstance(config, dict):
+        app.config.from_mapping(Config.load())
+        app.config.from_mapping(config)
+    else:
+        app.config.from_mapping(config.load())
+
+
+def configure_logging(app):
+    if not app.debug and not app.testing:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def configure_proxy(app):
+    count = app.config["KEPU_PROXY_COUNT"]
+    if count:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
+
+
+def init_extensions(app):
+    from cloud.extensions import csrf, db, limiter, login_manager, migrate
+
+    db.init_app(app)
+    # render_as_batch: SQLite can only ALTER a table by copying it, which batch mode does.
+    migrations = os.path.join(os.path.dirname(app.root_path), "migrations")
+    migrate.init_app(app, db, directory=migrations, render_as_batch=True)
+    csrf.init_app(app)
+    redis_url = app.config["KEPU_REDIS_URL"]
+    app.config.setdefault("RATELIMIT_STORAGE_URI", redis_url or "memory://")
+    app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
+    limiter.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "accounts.login"
+    login_manager.login_message = "请先登录"
+    login_manager.login_message_category = "info"
+
+
+def init_storage(app):
+    from cloud.files import init_app as init_files
+
+    init_files(app)
+
+
+def register_errors(app):
+    from cloud import errors
+
+    errors.init_app(app)
+
+
+def register_blueprints(app):
+    from cloud import accounts, api, main, regions
+
+    for blueprint in (main.bp, accounts.bp, accounts.api_bp, regions.bp, api.bp):
+        app.register_blueprint(blueprint)
+
+
+def register_commands(app):
+    from cloud.accounts.cli import users_cli
+    from cloud.files.cli import storage_cli
+    from cloud.regions.cli import regions_cli
+
+    app.cli.add_command(users_cli)
+    app.cli.add_command(regions_cli)
+    app.cli.add_command(storage_cli)

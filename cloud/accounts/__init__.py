@@ -1,0 +1,9 @@
+"""Accounts: registration by phone, login, sessions, password reset, informant import, roles."""
+
+from flask import Blueprint
+
+bp = Blueprint("accounts", __name__, url_prefix="/account")
+
+from cloud.accounts import api, views  # noqa: E402,F401  (routes register on import)
+
+api_bp = api.bp

@@ -1,0 +1,270 @@
+"""Account operations. They flush and return; the request, task or command commits once."""
+
+import csv
+import io
+import logging
+from dataclasses import dataclass, field
+
+from sqlalchemy import or_, select
+
+from cloud.accounts import captcha, sms
+from cloud.accounts.models import InformantType, Role, User, UserRole
+from cloud.accounts.passwords import (
+    burn_verify_time,
+    hash_password,
+    is_password_hash,
+    password_problem,
+    verify_password,
+)
+from cloud.accounts.phone import normalize_phone
+from cloud.accounts.sessions import revoke_all
+from cloud.errors import Conflict, DomainError, ValidationFailed
+from cloud.extensions import db
+from cloud.regions.models import Region
+
+log = logging.getLogger(__name__)
+
+LOGIN_FAILED = "账号或密码错误"
+CODE_FAILED = "短信验证码错误或已失效，请重新获取"
+USERNAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.")
+
+
+class LoginFailed(DomainError):
+    status = 401  # pages show the form again; the API answers 401, with one text for every failure
+    code = "login_failed"
+    message = LOGIN_FAILED
+
+
+def find_by_login(login):
+    """The active user whose phone (any spelling) or username is ``login``, or None."""
+    if not isinstance(login, str) or not login.strip() or len(login) > 64:
+        return None
+    phone = normalize_phone(login)
+    if phone:
+        clause = or_(User.phone == phone, User.username == login.strip())
+    else:
+        clause = User.username == login.strip()
+    return db.session.scalar(select(User).where(clause))
+
+
+def authenticate(login, password):
+    """Return the user for these credentials; raise LoginFailed with the same text otherwise."""
+    user = find_by_login(login)
+    if user is None:
+        burn_verify_time(password or "")
+        raise LoginFailed()
+    if not verify_password(user.password_hash, password or "") or not user.is_active:
+        raise LoginFailed()
+    return user
+
+
+def request_code(phone_raw, purpose, captcha_id, captcha_answer, ip):
+    """Check the captcha, then send an SMS code for ``purpose`` (register or reset).
+
+    The answer is the same whether or not the phone has an account: registering a known number
+    sends that number a notice instead of a code, resetting an unknown one sends nothing.
+    Raises ValidationFailed, RateLimited or SmsSendFailed. Commit even on failure: the captcha
+    is spent by every attempt.
+    """
+    if purpose not in ("register", "reset"):
+        raise ValidationFailed("不支持的验证码用途")
+    if not captcha.check_captcha(captcha_id, captcha_answer):
+        raise ValidationFailed("图形验证码错误或已过期，请刷新后重试", details={"field": "captcha"})
+    phone = normalize_phone(phone_raw)
+    if phone is None:
+        raise ValidationFailed("请输入正确的手机号码", details={"field": "phone"})
+    exists = db.session.scalar(select(User.id).where(User.phone == phone)) is not None
+    if purpose == "register" and exists:
+        sms.send_notice(phone, purpose, ip, "该手机号已注册，请直接登录；如忘记密码，可使用“找回密码”。")
+    elif purpose == "reset" and not exists:
+        sms.check_send_limits(phone, ip)
+    else:
+        sms.send_code(phone, purpose, ip)
+
+
+def register(phone_raw, code, password):
+    """Create an institution-user account (机构用户) after the SMS code checks out.
+
+    Raises ValidationFailed (bad phone, code or password) or Conflict (phone already taken).
+    """
+    phone = normalize_phone(phone_raw)
+    if phone is None:
+        raise ValidationFailed("请输入正确的手机号码", details={"field": "phone"})
+    problem = password_problem(password)
+    if problem:
+        raise ValidationFailed(problem, details={"field": "password"})
+    if not sms.check_code(phone, "register", code):
+        raise ValidationFailed(CODE_FAILED, details={"field": "code"})
+    if db.session.scalar(select(User.id).where(User.phone == phone)) is not None:
+        raise Conflict("该手机号已注册，请直接登录")
+    user = User(phone=phone, password_hash=hash_password(password))
+    user.role_rows.append(UserRole(role=Role.INSTITUTION))
+    db.session.add(user)
+    db.session.flush()
+    log.info("registered user %s", user.id)
+    return user
+
+
+def reset_password(phone_raw, code, new_password):
+    """Set a new password after the SMS code checks out, and end every old session."""
+    phone = normalize_phone(phone_raw)
+    problem = password_problem(new_password)
+    if problem:
+        raise ValidationFailed(problem, details={"field": "password"})
+    if phone is None or not sms.check_code(phone, "reset", code):
+        raise ValidationFailed(CODE_FAILED, details={"field": "code"})
+    user = db.session.scalar(select(User).where(User.phone == phone))
+    if user is None:  # a code is only ever sent to known phones
+        raise ValidationFailed(CODE_FAILED, details={"field": "code"})
+    user.password_hash = hash_password(new_password)
+    revoke_all(user)
+    db.session.flush()
+    return user
+
+
+def change_password(user, old_password, new_password, *, keep_session=None):
+    """Change the password and end every other session and API token of the user."""
+    if not verify_password(user.password_hash, old_password or ""):
+        raise ValidationFailed("原密码不正确", details={"field": "old_password"})
+    problem = password_problem(new_password)
+    if problem:
+        raise ValidationFailed(problem, details={"field": "password"})
+    user.password_hash = hash_password(new_password)
+    revoke_all(user, keep=keep_session)
+    db.session.flush()
+
+
+def set_region(user, region_code):
+    """Set the user's region (a county- or township-level code)."""
+    if region_code and db.session.get(Region, region_code) is None:
+        raise ValidationFailed("请选择有效的地区", details={"field": "region"})
+    user.region_code = region_code or None
+    db.session.flush()
+
+
+def create_user(role, *, phone=None, username=None, password, name="", region_code=None):
+    """Create an account with one role (CLI and admin). Raises ValidationFailed or Conflict."""
+    role = Role(role)
+    normalized = normalize_phone(phone) if phone else None
+    if phone and normalized is None:
+        raise ValidationFailed(f"手机号无效：{phone}")
+    if not normalized and not username:
+        raise ValidationFailed("手机号和用户名至少填写一个")
+    if username:
+        _check_username(username)
+    problem = password_problem(password)
+    if problem:
+        raise ValidationFailed(problem)
+    if region_code and db.session.get(Region, region_code) is None:
+        raise ValidationFailed(f"地区代码不存在：{region_code}")
+    taken = select(User.id).where(
+        or_(User.phone == normalized, User.username == username) if username else User.phone == normalized
+    )
+    if db.session.scalar(taken) is not None:
+        raise Conflict("手机号或用户名已被使用")
+    user = User(
+        phone=normalized,
+        username=username or None,
+        name=name,
+        password_hash=hash_password(password),
+        region_code=region_code,
+    )
+    user.role_rows.append(UserRole(role=role))
+    db.session.add(user)
+    db.session.flush()
+    return user
+
+
+def _check_username(username):
+    if not 3 <= len(username) <= 64 or not set(username) <= USERNAME_CHARS:
+        raise ValidationFailed("用户名须为3-64位字母、数字、下划线、点或短横线")
+    if normalize_phone(username) and normalize_phone(username) != username:
+        raise ValidationFailed("用户名不能是手机号的其他写法")
+
+
+@dataclass
+class ImportReport:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    errors: list = field(default_factory=list)  # (line number, message)
+
+
+INFORMANT_COLUMNS = ("username", "name", "phone", "region_code", "informant_type")
+
+
+def import_informants(text):
+    """Create or update informant accounts from CSV text; bad rows are reported by line number.
+
+    Columns: username, name, phone, region_code, informant_type, and ``password`` (initial
+    password) or ``password_hash`` (an argon2 hash from the 科普中国 APP). A password is only set
+    when the account is created, so importing the same file again changes nothing.
+    """
+    report = ImportReport()
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    missing = [c for c in INFORMANT_COLUMNS if c not in (reader.fieldnames or [])]
+    if missing or not {"password", "password_hash"} & set(reader.fieldnames or []):
+        report.errors.append((1, "表头缺少列：" + "、".join(missing or ["password 或 password_hash"])))
+        return report
+    seen = set()
+    for row in reader:
+        line = reader.line_num
+        try:
+            # Every check runs before the row writes anything, so a bad row leaves no trace.
+            outcome = _import_informant_row(row, seen)
+        except DomainError as exc:
+            report.errors.append((line, exc.message))
+            continue
+        setattr(report, outcome, getattr(report, outcome) + 1)
+    return report
+
+
+def _import_informant_row(row, seen):
+    values = {k: (row.get(k) or "").strip() for k in (*INFORMANT_COLUMNS, "password", "password_hash")}
+    username = values["username"]
+    if not username:
+        raise ValidationFailed("用户名为空")
+    _check_username(username)
+    if username in seen:
+        raise ValidationFailed(f"用户名在文件中重复：{username}")
+    seen.add(username)
+    phone = normalize_phone(values["phone"]) if values["phone"] else None
+    if values["phone"] and phone is None:
+        raise ValidationFailed(f"手机号无效：{values['phone']}")
+    if values["informant_type"] not in {t.value for t in InformantType}:
+        raise ValidationFailed(f"信息员类型无效：{values['informant_type']}")
+    if values["region_code"] and db.session.get(Region, values["region_code"]) is None:
+        raise ValidationFailed(f"地区代码不存在：{values['region_code']}")
+    fields = {
+        "name": values["name"][:100],
+        "phone": phone,
+        "region_code": values["region_code"] or None,
+        "informant_type": values["informant_type"],
+    }
+    if phone:
+        other = db.session.scalar(select(User).where(User.phone == phone, User.username != username))
+        if other is not None:
+            raise Conflict(f"手机号已被其他账号使用：{values['phone']}")
+    user = db.session.scalar(select(User).where(User.username == username))
+    if user is not None:
+        if not user.has_role(Role.INFORMANT):
+            raise Conflict(f"用户名已被非信息员账号使用：{username}")
+        changed = {k: v for k, v in fields.items() if getattr(user, k) != v}
+        for key, value in changed.items():
+            setattr(user, key, value)
+        db.session.flush()
+        return "updated" if changed else "unchanged"
+    if values["password_hash"]:
+        if not is_password_hash(values["password_hash"]):
+            raise ValidationFailed("password_hash 不是受支持的 argon2 哈希")
+        password_hash = values["password_hash"]
+    else:
+        problem = password_problem(values["password"])
+        if problem:
+            raise ValidationFailed(problem)
+        password_hash = hash_password(values["password"])
+    user = User(username=username, password_hash=password_hash, **fields)
+    user.role_rows.append(UserRole(role=Role.INFORMANT))
+    db.session.add(user)
+    db.session.flush()
+    return "created"

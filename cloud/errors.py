@@ -1,0 +1,126 @@
+"""Domain exceptions and the one place they become HTTP answers.
+
+Pages get a friendly Chinese error page; everything under ``/api/`` gets one JSON shape::
+
+    {"error": {"code": "not_found", "message": "资源不存在", "details": {...}}}
+"""
+
+import logging
+
+from flask import jsonify, render_template, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from cloud.extensions import db
+
+log = logging.getLogger(__name__)
+
+
+class DomainError(Exception):
+    """A failure the user can understand; ``message`` is shown to them in Chinese."""
+
+    status = 400
+    code = "bad_request"
+    message = "请求有误"
+
+    def __init__(self, message=None, *, details=None):
+        super().__init__(message or self.message)
+        self.message = message or self.message
+        self.details = details or {}
+
+
+class ValidationFailed(DomainError):
+    status = 422
+    code = "validation_failed"
+    message = "提交的内容有误"
+
+
+class NotFound(DomainError):
+    status = 404
+    code = "not_found"
+    message = "页面或资源不存在"
+
+
+class PermissionDenied(DomainError):
+    status = 403
+    code = "forbidden"
+    message = "没有权限执行此操作"
+
+
+class AuthenticationRequired(DomainError):
+    status = 401
+    code = "unauthorized"
+    message = "请先登录"
+
+
+class Conflict(DomainError):
+    status = 409
+    code = "conflict"
+    message = "操作与当前状态冲突"
+
+
+class RateLimited(DomainError):
+    status = 429
+    code = "rate_limited"
+    message = "操作过于频繁，请稍后再试"
+
+
+# Chinese texts for HTTP errors raised by Flask/Werkzeug themselves.
+HTTP_MESSAGES = {
+    400: "请求有误",
+    401: "请先登录",
+    403: "没有权限访问此页面",
+    404: "页面或资源不存在",
+    405: "不支持此请求方式",
+    413: "上传的内容超过大小限制",
+    429: "操作过于频繁，请稍后再试",
+    500: "服务器出错了，请稍后再试",
+}
+HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    429: "rate_limited",
+    500: "internal_error",
+}
+
+
+def wants_json():
+    return request.path.startswith("/api/")
+
+
+def error_response(status, code, message, details=None):
+    """Render an error as JSON for the API or as a Chinese page for browsers."""
+    if wants_json():
+        body = {"error": {"code": code, "message": message}}
+        if details:
+            body["error"]["details"] = details
+        return jsonify(body), status
+    return render_template("errors/error.html", status=status, message=message), status
+
+
+def init_app(app):
+    @app.errorhandler(DomainError)
+    def handle_domain_error(exc):
+        db.session.rollback()
+        return error_response(exc.status, exc.code, exc.message, exc.details)
+
+    @app.errorhandler(CSRFError)
+    def handle_csrf_error(exc):
+        return error_response(400, "csrf_failed", "页面已过期或来源无效，请刷新页面后重试")
+
+    @app.errorhandler(HTTPException)
+    def handle_http_error(exc):
+        status = exc.code or 500
+        message = HTTP_MESSAGES.get(status, exc.description or "请求有误")
+        return error_response(status, HTTP_CODES.get(status, "http_error"), message)
+
+    @app.errorhandler(Exception)
+    def handle_unexpected(exc):
+        # Never show a stack trace; log it and undo whatever the request half-wrote.
+        db.session.rollback()
+        log.exception("Unhandled error on %s %s", request.method, request.path)
+        return error_response(500, "internal_error", HTTP_MESSAGES[500])

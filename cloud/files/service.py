@@ -1,0 +1,71 @@
+"""Putting files into object storage and checking they are still what was stored."""
+
+import secrets
+
+from flask import current_app
+from sqlalchemy import select
+
+from cloud.extensions import db
+from cloud.files.models import StoredFile
+from storage import ObjectNotFound, StorageError, create_storage
+
+
+def get_storage():
+    """The app's storage backend, created on first use (S3 clients are not free to build)."""
+    storage = current_app.extensions.get("kepu_storage")
+    if storage is None:
+        storage = current_app.extensions["kepu_storage"] = create_storage(current_app.config)
+    return storage
+
+
+def new_key(prefix="f"):
+    """A random object key; the user's file name never becomes part of a path."""
+    token = secrets.token_hex(16)
+    return f"{prefix}/{token[:2]}/{token}"
+
+
+def store_file(stream, *, original_name="", content_type="application/octet-stream", max_size=None):
+    """Stream ``stream`` into storage and record it. Raises StorageError (ObjectTooLarge…).
+
+    If the database commit that follows fails, the object is an orphan that the sweep removes.
+    """
+    saved = get_storage().save(new_key(), stream, content_type=content_type, max_size=max_size)
+    row = StoredFile(
+        key=saved.key,
+        size=saved.size,
+        sha256=saved.sha256,
+        content_type=content_type,
+        original_name=(original_name or "")[:255],
+    )
+    db.session.add(row)
+    db.session.flush()
+    return row
+
+
+def verify_files(batch=500):
+    """Re-read every stored object; yield ``(row, problem)``, problem None when it is intact."""
+    storage = get_storage()
+    last_id = 0
+    while True:
+        rows = db.session.scalars(
+            select(StoredFile).where(StoredFile.id > last_id).order_by(StoredFile.id).limit(batch)
+        ).all()
+        if not rows:
+            return
+        for row in rows:
+            last_id = row.id
+            yield row, _check(storage, row)
+
+
+def _check(storage, row):
+    try:
+        actual = storage.hash_object(row.key)
+    except ObjectNotFound:
+        return "missing"
+    except StorageError as exc:
+        return f"unreadable: {exc}"
+    if actual.size != row.size:
+        return f"size {actual.size}, expected {row.size}"
+    if actual.sha256 != row.sha256:
+        return f"sha256 {actual.sha256}, expected {row.sha256}"
+    return None

@@ -1,0 +1,78 @@
+// Registration / password reset: refresh the captcha, request an SMS code, count down the resend.
+(function () {
+  "use strict";
+  var form = document.querySelector("form.sms-form");
+  if (!form) return;
+  var csrf = document.querySelector('meta[name="csrf-token"]').content;
+  var img = form.querySelector(".captcha-img");
+  var captchaId = form.querySelector('input[name="captcha_id"]');
+  var captchaInput = form.querySelector('input[name="captcha"]');
+  var sendButton = form.querySelector(".send-code");
+  var status = form.querySelector(".sms-status");
+
+  function post(url, body) {
+    return fetch(url, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRFToken": csrf },
+      body: JSON.stringify(body || {}),
+    }).then(function (response) {
+      return response.json().then(function (data) { return { ok: response.ok, data: data }; });
+    });
+  }
+
+  function refreshCaptcha() {
+    return post(form.dataset.captchaUrl).then(function (result) {
+      if (!result.ok) return;
+      captchaId.value = result.data.id;
+      img.src = result.data.image_url;
+      captchaInput.value = "";
+    });
+  }
+
+  function countdown(seconds) {
+    sendButton.disabled = true;
+    var left = seconds;
+    sendButton.textContent = left + "秒后重新获取";
+    var timer = setInterval(function () {
+      left -= 1;
+      if (left <= 0) {
+        clearInterval(timer);
+        sendButton.disabled = false;
+        sendButton.textContent = "获取验证码";
+      } else {
+        sendButton.textContent = left + "秒后重新获取";
+      }
+    }, 1000);
+  }
+
+  img.addEventListener("click", refreshCaptcha);
+  sendButton.addEventListener("click", function () {
+    var phone = form.querySelector('input[name="phone"]').value;
+    if (!phone.trim()) { status.textContent = "请先输入手机号"; return; }
+    if (!captchaInput.value.trim()) { status.textContent = "请先输入图形验证码"; return; }
+    sendButton.disabled = true;
+    post(form.dataset.smsUrl, {
+      phone: phone,
+      purpose: form.dataset.purpose,
+      captcha_id: captchaId.value,
+      captcha_answer: captchaInput.value,
+    }).then(function (result) {
+      if (result.ok) {
+        status.textContent = result.data.message;
+        status.className = "sms-status ok";
+        countdown(60);
+      } else {
+        status.textContent = result.data.error ? result.data.error.message : "发送失败，请稍后再试";
+        status.className = "sms-status error";
+        var wait = result.data.error && result.data.error.details && result.data.error.details.retry_after;
+        if (wait) { countdown(wait); } else { sendButton.disabled = false; }
+      }
+      // Every attempt spends the captcha on the server: show a fresh one.
+      return refreshCaptcha();
+    }).catch(function () {
+      status.textContent = "网络异常，请稍后再试";
+      sendButton.disabled = false;
+    });
+  });
+})();

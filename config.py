@@ -1,0 +1,114 @@
+"""Configuration: every setting comes from a ``KEPU_`` environment variable with a safe default.
+
+The defaults run the whole service on one machine with nothing else installed: SQLite in
+``instance/``, objects in ``instance/objects``, the task queue on disk and SMS codes in the log.
+"""
+
+import os
+import secrets
+from pathlib import Path
+from typing import ClassVar
+
+BASE_DIR = Path(__file__).resolve().parent
+_INSTANCE = Path(os.environ.get("KEPU_INSTANCE_DIR", BASE_DIR / "instance"))
+
+
+def _env(name, default=None):
+    value = os.environ.get(name)
+    return default if value is None or value == "" else value
+
+
+def _env_int(name, default):
+    return int(_env(name, default))
+
+
+def _env_bool(name, default):
+    return str(_env(name, default)).lower() in {"1", "true", "yes", "on"}
+
+
+def _secret_key():
+    """Use KEPU_SECRET_KEY, or a random key kept in the instance folder so restarts keep sessions."""
+    configured = _env("KEPU_SECRET_KEY")
+    if configured:
+        return configured
+    key_file = _INSTANCE / "secret_key"
+    if not key_file.exists():
+        _INSTANCE.mkdir(parents=True, exist_ok=True)
+        key_file.write_text(secrets.token_hex(32))
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()
+
+
+class Config:
+    """Settings for a running service, read once at start-up."""
+
+    INSTANCE_DIR = str(_INSTANCE)
+    SECRET_KEY = None  # filled in by load()
+
+    SQLALCHEMY_DATABASE_URI = _env("KEPU_DATABASE_URL", f"sqlite:///{_INSTANCE / 'kepu.db'}")
+    SQLALCHEMY_ENGINE_OPTIONS: ClassVar[dict] = {"pool_pre_ping": True}
+
+    KEPU_STORAGE = _env("KEPU_STORAGE", "local")
+    KEPU_STORAGE_DIR = _env("KEPU_STORAGE_DIR", str(_INSTANCE / "objects"))
+    KEPU_S3_ENDPOINT = _env("KEPU_S3_ENDPOINT")
+    KEPU_S3_BUCKET = _env("KEPU_S3_BUCKET", "kepu")
+    KEPU_S3_ACCESS_KEY = _env("KEPU_S3_ACCESS_KEY")
+    KEPU_S3_SECRET_KEY = _env("KEPU_S3_SECRET_KEY")
+    KEPU_S3_REGION = _env("KEPU_S3_REGION", "us-east-1")
+
+    # Shared store for rate limits when several web processes run; in-process memory otherwise.
+    KEPU_REDIS_URL = _env("KEPU_REDIS_URL")
+
+    KEPU_SMS_BACKEND = _env("KEPU_SMS_BACKEND", "console")
+    KEPU_SMS_OUTBOX = _env("KEPU_SMS_OUTBOX", str(_INSTANCE / "sms-outbox.jsonl"))
+    KEPU_SMS_CODE_TTL = _env_int("KEPU_SMS_CODE_TTL", 300)
+    KEPU_SMS_RESEND_SECONDS = _env_int("KEPU_SMS_RESEND_SECONDS", 60)
+    KEPU_SMS_DAILY_CAP = _env_int("KEPU_SMS_DAILY_CAP", 10)
+    KEPU_SMS_IP_HOURLY_CAP = _env_int("KEPU_SMS_IP_HOURLY_CAP", 30)
+    KEPU_SMS_MAX_ATTEMPTS = 5
+
+    KEPU_CAPTCHA_TTL = _env_int("KEPU_CAPTCHA_TTL", 300)
+    KEPU_LOGIN_RATE_LIMIT = _env("KEPU_LOGIN_RATE_LIMIT", "20 per minute")
+
+    KEPU_SESSION_DAYS = _env_int("KEPU_SESSION_DAYS", 14)
+    KEPU_API_TOKEN_HOURS = _env_int("KEPU_API_TOKEN_HOURS", 24 * 7)
+
+    # argon2id cost; the defaults are argon2-cffi's RFC 9106 "low memory" profile.
+    KEPU_ARGON2_TIME_COST = _env_int("KEPU_ARGON2_TIME_COST", 3)
+    KEPU_ARGON2_MEMORY_KIB = _env_int("KEPU_ARGON2_MEMORY_KIB", 65536)
+
+    # Number of reverse proxies in front of the app whose X-Forwarded-For is trusted.
+    KEPU_PROXY_COUNT = _env_int("KEPU_PROXY_COUNT", 0)
+
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = _env_bool("KEPU_SECURE_COOKIES", False)
+    REMEMBER_COOKIE_SECURE = SESSION_COOKIE_SECURE
+    WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
+    MAX_CONTENT_LENGTH = _env_int("KEPU_MAX_FORM_BYTES", 16 * 1024 * 1024)
+    JSON_AS_ASCII = False
+
+    @classmethod
+    def load(cls):
+        """Return the settings as a dict, generating the secret key on first start."""
+        settings = {k: getattr(cls, k) for k in dir(cls) if k.isupper()}
+        settings["SECRET_KEY"] = _secret_key()
+        return settings
+
+
+class TestConfig(Config):
+    """Fast, isolated settings for the test suite; the database comes from the test harness."""
+
+    TESTING = True
+    SQLALCHEMY_DATABASE_URI = _env("KEPU_TEST_DATABASE_URL", "sqlite://")
+    KEPU_SMS_BACKEND = "outbox"
+    KEPU_ARGON2_TIME_COST = 1
+    KEPU_ARGON2_MEMORY_KIB = 8192
+    KEPU_REDIS_URL = None
+    KEPU_LOGIN_RATE_LIMIT = "1000 per minute"
+
+    @classmethod
+    def load(cls):
+        settings = {k: getattr(cls, k) for k in dir(cls) if k.isupper()}
+        settings["SECRET_KEY"] = "test-secret-key"
+        return settings

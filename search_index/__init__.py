@@ -1,0 +1,4 @@
+"""Whoosh search over published resources (Chinese analysis, one writer, rebuildable).
+
+Only the package exists so far; the resource-center work fills it in.
+"""

@@ -1,0 +1,208 @@
+"""Fixtures shared by every test layer: the app on a migrated database, clients, users, SMS.
+
+The database is the embedded SQLite file by default; the harness runs the suite once more with
+``KEPU_TEST_DATABASE_URL`` pointing at a real PostgreSQL server (tests/support/postgres.py).
+The schema is built once per session through the migrations, and each test starts from empty
+tables (the region codes are loaded once and kept).
+"""
+
+import json
+import os
+import re
+
+import pytest
+from sqlalchemy import select, text
+
+from cloud import create_app
+from cloud.accounts import service as accounts
+from cloud.accounts.models import Captcha, Role
+from cloud.extensions import db
+from config import TestConfig
+
+KEEP_TABLES = {"region", "alembic_version"}
+PASSWORD = "Secret123"
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory):
+    url = os.environ.get("KEPU_TEST_DATABASE_URL")
+    if url:
+        return url
+    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'kepu-test.db'}"
+
+
+def make_app(database_url, tmp_path, **overrides):
+    settings = TestConfig.load()
+    settings.update(
+        SQLALCHEMY_DATABASE_URI=database_url,
+        KEPU_STORAGE_DIR=str(tmp_path / "objects"),
+        KEPU_SMS_OUTBOX=str(tmp_path / "sms.jsonl"),
+        RATELIMIT_STORAGE_URI="memory://",
+    )
+    settings.update(overrides)
+    return create_app(settings)
+
+
+@pytest.fixture(scope="session")
+def _schema(database_url, tmp_path_factory):
+    """Build the schema through the migrations, as production does, and load the regions."""
+    from flask_migrate import upgrade
+
+    from cloud.regions.service import load_regions
+
+    app = make_app(database_url, tmp_path_factory.mktemp("schema"))
+    with app.app_context():
+        upgrade()
+        load_regions()
+        db.session.commit()
+        db.engine.dispose()
+
+
+def _empty_tables():
+    tables = [t for t in reversed(db.metadata.sorted_tables) if t.name not in KEEP_TABLES]
+    if db.engine.dialect.name == "postgresql":
+        names = ", ".join(f'"{t.name}"' for t in tables)
+        db.session.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    else:
+        for table in tables:
+            db.session.execute(table.delete())
+    db.session.commit()
+
+
+@pytest.fixture
+def app_settings():
+    """Override to change settings for one module's app (e.g. low rate limits)."""
+    return {}
+
+
+@pytest.fixture
+def app(_schema, database_url, tmp_path, app_settings):
+    app = make_app(database_url, tmp_path, **app_settings)
+    with app.app_context():
+        _empty_tables()
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def ctx(app):
+    """An app context for calling services directly."""
+    with app.app_context():
+        yield
+
+
+class Outbox:
+    """The SMS messages the app has "sent" (the outbox backend's JSON lines)."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def messages(self, phone=None):
+        if not os.path.exists(self.path):
+            return []
+        with open(self.path, encoding="utf-8") as fh:
+            rows = [json.loads(line) for line in fh]
+        return [r for r in rows if phone is None or r["phone"] == phone]
+
+    def last_code(self, phone):
+        for message in reversed(self.messages(phone)):
+            found = re.search(r"验证码(\d{6})", message["text"])
+            if found:
+                return found.group(1)
+        return None
+
+
+@pytest.fixture
+def outbox(app):
+    return Outbox(app.config["KEPU_SMS_OUTBOX"])
+
+
+def csrf_token(client, url="/account/login"):
+    """Fetch a page and return the CSRF token the site embeds in it."""
+    html = client.get(url).get_data(as_text=True)
+    return re.search(r'name="csrf-token" content="([^"]+)"', html).group(1)
+
+
+def captcha_answer(app, captcha_id):
+    """Read a captcha's answer the way only the server can (tests stand in for a human)."""
+    with app.app_context():
+        return db.session.get(Captcha, captcha_id).answer
+
+
+class Accounts:
+    """Test helper for account flows through the real HTTP endpoints."""
+
+    def __init__(self, app, client, outbox):
+        self.app, self.client, self.outbox = app, client, outbox
+
+    def create(self, role=Role.INSTITUTION, phone="13800138000", password=PASSWORD, **kwargs):
+        with self.app.app_context():
+            user = accounts.create_user(role, phone=phone, password=password, **kwargs)
+            db.session.commit()
+            return user.id
+
+    def login(self, login="13800138000", password=PASSWORD, next_url=None):
+        token = csrf_token(self.client)
+        data = {"login": login, "password": password, "csrf_token": token}
+        if next_url is not None:
+            data["next"] = next_url
+        return self.client.post("/account/login", data=data)
+
+    def logout(self):
+        token = csrf_token(self.client, "/")
+        return self.client.post("/account/logout", data={"csrf_token": token})
+
+    def new_captcha(self):
+        token = csrf_token(self.client, "/")
+        response = self.client.post("/api/v1/captcha", headers={"X-CSRFToken": token})
+        assert response.status_code == 201
+        return response.get_json()["id"]
+
+    def request_code(self, phone="13800138000", purpose="register", answer=None, captcha_id=None):
+        captcha_id = captcha_id or self.new_captcha()
+        if answer is None:
+            answer = captcha_answer(self.app, captcha_id)
+        token = csrf_token(self.client, "/")
+        return self.client.post(
+            "/api/v1/auth/sms-code",
+            json={"phone": phone, "purpose": purpose, "captcha_id": captcha_id, "captcha_answer": answer},
+            headers={"X-CSRFToken": token},
+        )
+
+    def register(self, phone="13800138000", password=PASSWORD, code=None):
+        if code is None:
+            code = self.outbox.last_code(phone)
+        token = csrf_token(self.client, "/account/register")
+        return self.client.post(
+            "/account/register",
+            data={
+                "phone": phone,
+                "code": code,
+                "password": password,
+                "password2": password,
+                "csrf_token": token,
+            },
+        )
+
+    def user_id(self, phone):
+        from cloud.accounts.models import User
+
+        with self.app.app_context():
+            return db.session.scalar(select(User.id).where(User.phone == phone))
+
+
+@pytest.fixture
+def auth(app, client, outbox):
+    return Accounts(app, client, outbox)

@@ -1,0 +1,80 @@
+"""Limits hold across several web processes (SECURITY.md 21).
+
+Each "web process" here is a real separate Python process with its own app: login limits are
+shared through a real redis-server, SMS limits through the shared database.
+"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support.redis_server import RedisServer
+
+ROOT = Path(__file__).resolve().parents[2]
+
+WORKER = r"""
+import json, sys
+from tests.conftest import make_app, captcha_answer, csrf_token
+from pathlib import Path
+args = json.loads(sys.argv[1])
+app = make_app(args["db"], Path(args["tmp"]), **args["settings"])
+client = app.test_client()
+statuses = []
+for _ in range(args["n"]):
+    if args["what"] == "login":
+        token = csrf_token(client)
+        form = {"login": "13800138000", "password": "Wrong1234", "csrf_token": token}
+        r = client.post("/account/login", data=form)
+    else:
+        token = csrf_token(client, "/")
+        cid = client.post("/api/v1/captcha", headers={"X-CSRFToken": token}).get_json()["id"]
+        r = client.post("/api/v1/auth/sms-code", headers={"X-CSRFToken": token}, json={
+            "phone": "13800138000", "purpose": "register", "captcha_id": cid,
+            "captcha_answer": captcha_answer(app, cid)})
+    statuses.append(r.status_code)
+print(json.dumps(statuses))
+"""
+
+
+def run_process(database_url, tmp_path, what, n, settings):
+    args = json.dumps({"db": database_url, "tmp": str(tmp_path), "what": what, "n": n, "settings": settings})
+    result = subprocess.run(
+        [sys.executable, "-c", WORKER, args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def redis_url():
+    server = RedisServer().start()
+    yield server.url
+    server.stop()
+
+
+@pytest.mark.redis
+def test_login_limit_is_shared_through_redis(app, database_url, tmp_path, redis_url):
+    settings = {"RATELIMIT_STORAGE_URI": redis_url, "KEPU_LOGIN_RATE_LIMIT": "3 per minute"}
+    assert run_process(database_url, tmp_path, "login", 3, settings) == [200, 200, 200]
+    assert run_process(database_url, tmp_path, "login", 1, settings) == [429]
+
+
+def test_login_limit_without_redis_is_per_process(app, database_url, tmp_path):
+    settings = {"RATELIMIT_STORAGE_URI": "memory://", "KEPU_LOGIN_RATE_LIMIT": "3 per minute"}
+    assert run_process(database_url, tmp_path, "login", 4, settings) == [200, 200, 200, 429]
+    assert run_process(database_url, tmp_path, "login", 1, settings) == [200]
+
+
+def test_sms_cool_down_is_shared_through_the_database(app, database_url, tmp_path):
+    assert run_process(database_url, tmp_path, "sms", 1, {}) == [200]
+    assert run_process(database_url, tmp_path, "sms", 1, {}) == [429]
+    lines = (tmp_path / "sms.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 1

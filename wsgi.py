@@ -1,0 +1,5 @@
+"""Entry point for gunicorn and ``flask``: ``app = create_app()``."""
+
+from cloud import create_app
+
+app = create_app()
