@@ -46,6 +46,7 @@ def configure_proxy(app):
 
 
 def init_extensions(app):
+    import cloud.models  # noqa: F401  (the whole schema, before anything queries it)
     from cloud.extensions import csrf, db, limiter, login_manager, migrate
 
     db.init_app(app)
@@ -85,8 +86,10 @@ def register_blueprints(app):
 def register_commands(app):
     from cloud.accounts.cli import users_cli
     from cloud.files.cli import storage_cli
+    from cloud.institutions.cli import institutions_cli
     from cloud.regions.cli import regions_cli
 
     app.cli.add_command(users_cli)
     app.cli.add_command(regions_cli)
     app.cli.add_command(storage_cli)
+    app.cli.add_command(institutions_cli)

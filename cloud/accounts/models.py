@@ -52,6 +52,8 @@ class User(UserMixin, db.Model):
     password_hash: Mapped[str] = mapped_column(String(255))
     region_code: Mapped[str | None] = mapped_column(ForeignKey("region.code"))
     informant_type: Mapped[str | None] = mapped_column(String(16))
+    institution_id: Mapped[int | None] = mapped_column(ForeignKey("institution.id"), index=True)
+    is_institution_manager: Mapped[bool] = mapped_column(default=False)
     is_active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[object | None] = mapped_column(UTCDateTime)
@@ -60,6 +62,7 @@ class User(UserMixin, db.Model):
         back_populates="user", cascade="all, delete-orphan", lazy="selectin"
     )
     region = relationship("Region", lazy="joined")
+    institution = relationship("Institution", back_populates="members", lazy="joined")
 
     @property
     def roles(self):
@@ -67,6 +70,16 @@ class User(UserMixin, db.Model):
 
     def has_role(self, *roles):
         return bool(self.roles.intersection(roles))
+
+    @property
+    def can_upload(self):
+        """Only members of a verified institution upload resources."""
+        return (
+            self.is_active
+            and self.has_role(Role.INSTITUTION)
+            and self.institution is not None
+            and self.institution.is_verified
+        )
 
     @property
     def display_name(self):

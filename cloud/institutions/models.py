@@ -1,0 +1,47 @@
+"""Institutions (机构) and their verification (机构认证)."""
+
+import enum
+
+from sqlalchemy import ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from cloud.extensions import db
+from cloud.models_base import UTCDateTime, utcnow
+
+
+class VerificationStatus(enum.StrEnum):
+    UNVERIFIED = "unverified"
+    PENDING = "pending"
+    VERIFIED = "verified"
+    REJECTED = "rejected"
+
+    @property
+    def label(self):
+        return {"unverified": "未认证", "pending": "审核中", "verified": "已认证", "rejected": "未通过"}[self]
+
+
+INSTITUTION_TYPES = ("科协", "学会", "高校", "科研院所", "医院", "学校", "企业", "媒体", "社会组织", "其他")
+
+
+class Institution(db.Model):
+    __tablename__ = "institution"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    credit_code: Mapped[str] = mapped_column(String(18), unique=True)
+    kind: Mapped[str] = mapped_column(String(16), default="其他")
+    region_code: Mapped[str | None] = mapped_column(ForeignKey("region.code"))
+    contact_name: Mapped[str] = mapped_column(String(50), default="")
+    contact_phone: Mapped[str] = mapped_column(String(20), default="")
+    status: Mapped[str] = mapped_column(String(16), default=VerificationStatus.UNVERIFIED)
+    created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
+    verified_at: Mapped[object | None] = mapped_column(UTCDateTime)
+
+    members = relationship("User", back_populates="institution")
+
+    @property
+    def is_verified(self):
+        return self.status == VerificationStatus.VERIFIED
+
+    def __repr__(self):
+        return f"<Institution {self.id} {self.name} {self.status}>"
