@@ -31,7 +31,7 @@ setup: $(VENV)/.run-deps
 
 run: setup
 	@echo "科普资源云: http://$(HOST):$(PORT)/"
-	$(BIN)/gunicorn --workers 2 --bind $(HOST):$(PORT) --access-logfile - wsgi:app
+	HOST=$(HOST) PORT=$(PORT) scripts/serve.sh
 
 lint: $(VENV)/.dev-deps
 	$(BIN)/ruff check .

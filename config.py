@@ -77,6 +77,21 @@ class Config:
     KEPU_ARGON2_TIME_COST = _env_int("KEPU_ARGON2_TIME_COST", 3)
     KEPU_ARGON2_MEMORY_KIB = _env_int("KEPU_ARGON2_MEMORY_KIB", 65536)
 
+    # Largest upload per resource type, in bytes.
+    KEPU_MAX_VIDEO_BYTES = _env_int("KEPU_MAX_VIDEO_BYTES", 4 * 1024**3)
+    KEPU_MAX_WALLCHART_BYTES = _env_int("KEPU_MAX_WALLCHART_BYTES", 500 * 1024**2)
+    KEPU_MAX_AUDIO_BYTES = _env_int("KEPU_MAX_AUDIO_BYTES", 500 * 1024**2)
+    KEPU_MAX_IMAGE_BYTES = _env_int("KEPU_MAX_IMAGE_BYTES", 50 * 1024**2)
+    # Unfinished resumable uploads idle this long are removed by `flask uploads sweep`.
+    KEPU_UPLOAD_MAX_AGE_HOURS = _env_int("KEPU_UPLOAD_MAX_AGE_HOURS", 24)
+    # Ordinary form POSTs of a whole file (small files; big ones go through tus).
+    KEPU_MAX_FORM_UPLOAD_BYTES = _env_int("KEPU_MAX_FORM_UPLOAD_BYTES", 64 * 1024**2)
+
+    # Processing jobs: how long a worker may stay silent before its job is given to another,
+    # and where jobs keep their scratch files (the system temp directory by default).
+    KEPU_JOB_LEASE_SECONDS = _env_int("KEPU_JOB_LEASE_SECONDS", 600)
+    KEPU_WORK_DIR = _env("KEPU_WORK_DIR")
+
     # Number of reverse proxies in front of the app whose X-Forwarded-For is trusted.
     KEPU_PROXY_COUNT = _env_int("KEPU_PROXY_COUNT", 0)
 

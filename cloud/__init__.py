@@ -77,10 +77,20 @@ def register_errors(app):
 
 
 def register_blueprints(app):
-    from cloud import accounts, api, main, regions
+    from cloud import accounts, api, main, regions, resources
+    from cloud.uploads import bp as uploads_bp
 
-    for blueprint in (main.bp, accounts.bp, accounts.api_bp, regions.bp, api.bp):
+    for blueprint in (
+        main.bp,
+        accounts.bp,
+        accounts.api_bp,
+        regions.bp,
+        resources.bp,
+        resources.api_bp,
+        api.bp,
+    ):
         app.register_blueprint(blueprint)
+    app.register_blueprint(uploads_bp)
 
 
 def register_commands(app):
@@ -88,8 +98,13 @@ def register_commands(app):
     from cloud.files.cli import storage_cli
     from cloud.institutions.cli import institutions_cli
     from cloud.regions.cli import regions_cli
+    from cloud.resources.cli import resources_cli, worker_command
+    from cloud.uploads.cli import uploads_cli
 
     app.cli.add_command(users_cli)
     app.cli.add_command(regions_cli)
     app.cli.add_command(storage_cli)
     app.cli.add_command(institutions_cli)
+    app.cli.add_command(resources_cli)
+    app.cli.add_command(worker_command)
+    app.cli.add_command(uploads_cli)

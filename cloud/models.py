@@ -4,14 +4,21 @@ from cloud.accounts.models import AuthSession, Captcha, SmsMessage, User, UserRo
 from cloud.files.models import StoredFile
 from cloud.institutions.models import Institution
 from cloud.regions.models import Region
+from cloud.resources.models import ProcessingJob, Resource, ResourceEvent, ResourceFile
+from cloud.uploads.models import Upload
 
 __all__ = [
     "AuthSession",
     "Captcha",
     "Institution",
+    "ProcessingJob",
     "Region",
+    "Resource",
+    "ResourceEvent",
+    "ResourceFile",
     "SmsMessage",
     "StoredFile",
+    "Upload",
     "User",
     "UserRole",
 ]

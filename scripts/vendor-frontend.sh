@@ -5,14 +5,21 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PICO=2.1.1
+TUS=4.3.1
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-(cd "$work" && npm init -y >/dev/null && npm install --no-audit --no-fund --silent "@picocss/pico@$PICO")
+(cd "$work" && npm init -y >/dev/null && npm install --no-audit --no-fund --silent "@picocss/pico@$PICO" "tus-js-client@$TUS")
 
 dest=cloud/static/vendor/pico
 rm -rf "$dest" && mkdir -p "$dest"
 cp "$work/node_modules/@picocss/pico/css/pico.min.css" "$dest/"
 cp "$work/node_modules/@picocss/pico/LICENSE.md" "$dest/LICENSE.md"
 echo "@picocss/pico $PICO" > "$dest/VERSION"
-echo "vendored: pico $PICO"
+dest=cloud/static/vendor/tus-js-client
+rm -rf "$dest" && mkdir -p "$dest"
+cp "$work/node_modules/tus-js-client/dist/tus.min.js" "$dest/"
+cp "$work/node_modules/tus-js-client/LICENSE" "$dest/LICENSE"
+echo "tus-js-client $TUS" > "$dest/VERSION"
+
+echo "vendored: pico $PICO, tus-js-client $TUS"

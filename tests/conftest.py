@@ -9,6 +9,12 @@ tables (the region codes are loaded once and kept).
 import json
 import os
 import re
+import tempfile
+
+# The queue file is created when cloud.queue is imported: keep it out of the project folder.
+os.environ.setdefault(
+    "KEPU_QUEUE_FILE", os.path.join(tempfile.mkdtemp(prefix="kepu-queue-"), "queue.sqlite3")
+)
 
 import pytest
 from sqlalchemy import select, text
@@ -17,10 +23,18 @@ from cloud import create_app
 from cloud.accounts import service as accounts
 from cloud.accounts.models import Captcha, Role
 from cloud.extensions import db
+from cloud.queue import use_immediate_mode
 from config import TestConfig
+
+# Tasks run inline where they are enqueued; tests of the real worker start one themselves.
+use_immediate_mode()
 
 KEEP_TABLES = {"region", "alembic_version"}
 PASSWORD = "Secret123"
+TESTDATA = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "..", "shared", "testdata"
+)
+CREDIT_CODES = ["91350100M000100Y43", "91440300708461136T", "91310000775785552L"]
 
 
 @pytest.fixture(scope="session")
@@ -101,6 +115,24 @@ def ctx(app):
     """An app context for calling services directly."""
     with app.app_context():
         yield
+
+
+def post_multipart(client, url, fields, headers=None):
+    """POST a multipart form encoded in memory.
+
+    Werkzeug's test client spools bodies over 500 KB to a temporary file it never closes, which
+    the suite's warnings-as-errors turns into a failure of some later test.
+    """
+    from werkzeug.datastructures import FileStorage
+    from werkzeug.test import encode_multipart
+
+    values = {
+        k: FileStorage(stream=v[0], filename=v[1]) if isinstance(v, tuple) else v for k, v in fields.items()
+    }
+    boundary, body = encode_multipart(values)
+    return client.post(
+        url, data=body, headers=headers or {}, content_type=f"multipart/form-data; boundary={boundary}"
+    )
 
 
 class Outbox:
@@ -195,6 +227,23 @@ class Accounts:
                 "csrf_token": token,
             },
         )
+
+    def create_uploader(self, phone="13800138000", institution="科普测试机构", credit_code=CREDIT_CODES[0]):
+        """A user of a verified institution, able to upload."""
+        from cloud.accounts.models import User
+        from cloud.institutions import service as institutions
+
+        user_id = self.create(Role.INSTITUTION, phone=phone)
+        with self.app.app_context():
+            inst = institutions.create_institution(institution, credit_code, verified=True)
+            institutions.add_member(inst, db.session.get(User, user_id), manager=True)
+            db.session.commit()
+        return user_id
+
+    def token(self, login="13800138000", password=PASSWORD):
+        response = self.client.post("/api/v1/auth/token", json={"login": login, "password": password})
+        assert response.status_code == 201, response.get_json()
+        return {"Authorization": f"Bearer {response.get_json()['token']}"}
 
     def user_id(self, phone):
         from cloud.accounts.models import User

@@ -42,6 +42,24 @@ def store_file(stream, *, original_name="", content_type="application/octet-stre
     return row
 
 
+def record_file(key, size, sha256, content_type="application/octet-stream", original_name=""):
+    """Record an object that is already in storage (e.g. assembled from a resumable upload).
+
+    ``size`` and ``sha256`` must be what ``Storage.hash_object`` reported for it. Flushes and
+    returns the row; raises IntegrityError (at flush) if the key is already recorded.
+    """
+    row = StoredFile(
+        key=key,
+        size=size,
+        sha256=sha256,
+        content_type=content_type,
+        original_name=(original_name or "")[:255],
+    )
+    db.session.add(row)
+    db.session.flush()
+    return row
+
+
 def verify_files(batch=500):
     """Re-read every stored object; yield ``(row, problem)``, problem None when it is intact."""
     storage = get_storage()

@@ -1,0 +1,40 @@
+"""``flask worker`` and ``flask resources …`` commands."""
+
+import click
+from flask.cli import AppGroup, with_appcontext
+
+from cloud.extensions import db
+
+resources_cli = AppGroup("resources", help="Resources and their processing.")
+
+
+@click.command("worker")
+@click.option("--workers", default=1, show_default=True, help="jobs run at once in this process")
+@with_appcontext
+def worker_command(workers):
+    """Run a task-queue worker (more can run on other machines against the same queue)."""
+    from cloud.queue import huey, queue_name
+    from cloud.resources.tasks import requeue_stale_jobs
+
+    # Jobs a killed worker left "running" would otherwise wait for their lease to run out.
+    requeued = requeue_stale_jobs()
+    click.echo(f"worker: {queue_name()} queue, {workers} thread(s); requeued {len(requeued)} stale job(s)")
+    huey.create_consumer(workers=workers, worker_type="thread", periodic=True).run()
+
+
+@resources_cli.command("requeue-stale")
+def requeue_stale_command():
+    """Re-enqueue processing jobs whose worker died."""
+    from cloud.resources.tasks import requeue_stale_jobs
+
+    click.echo(f"requeued {len(requeue_stale_jobs())} job(s)")
+
+
+@resources_cli.command("sweep-orphans")
+@click.option("--older-than", default=24, show_default=True, help="hours")
+def sweep_orphans_command(older_than):
+    """Delete stored objects that no database row refers to."""
+    from cloud.resources.tasks import sweep_orphans
+
+    click.echo(f"removed {sweep_orphans(older_than)} orphan object(s)")
+    db.session.commit()

@@ -1,0 +1,192 @@
+"""The media pipeline: one driver and a per-type table of steps.
+
+Each type's function takes the local copy of the source and a scratch directory and returns the
+facts of the source and the renditions it made. The driver (``run``) fetches the source, calls the
+type's function and reports progress; storing the results is the job's business (tasks.py).
+Every function here raises MediaRejected (the file is the problem: never retried), MediaError
+(possibly transient) or StorageError.
+"""
+
+import os
+from dataclasses import dataclass, field
+
+from cloud.files.service import get_storage
+from cloud.media import audio, video, wallchart
+from cloud.media import images as image_tools
+from cloud.media.ffmpeg import MediaRejected
+from cloud.resources.models import Kind, Role
+
+
+@dataclass
+class Output:
+    role: Role
+    path: str
+    mime: str
+    name: str
+    facts: dict = field(default_factory=dict)
+
+
+@dataclass
+class Result:
+    source_facts: dict = field(default_factory=dict)
+    outputs: list = field(default_factory=list)
+    body_text: str | None = None
+
+
+def _stream_facts(probe):
+    v, a = probe.video, probe.audio
+    facts = {"duration": probe.duration, "bitrate": probe.bit_rate}
+    if v is not None:
+        facts.update(
+            width=v.display_width,
+            height=v.display_height,
+            video_codec=v.codec_name,
+            rotation=v.rotation,
+            fps=round(v.fps, 3) if v.fps else None,
+        )
+    if a is not None:
+        facts.update(audio_codec=a.codec_name, channels=a.channels, sample_rate=a.sample_rate)
+    return facts
+
+
+def process_video(source, workdir, progress, title):
+    probe = video.inspect_video(source)
+    progress("转码标清版本", 10)
+    sd_path = os.path.join(workdir, "sd.mp4")
+    sd = video.make_sd(source, sd_path, probe)
+    progress("截取封面", 80)
+    poster_path = os.path.join(workdir, "poster.jpg")
+    poster_size = video.make_poster(source, poster_path, probe)
+    thumb_path = os.path.join(workdir, "thumbnail.jpg")
+    thumb_size = video.make_thumbnail(source, thumb_path, probe)
+    return Result(
+        source_facts=_stream_facts(probe),
+        outputs=[
+            Output(Role.SD, sd_path, "video/mp4", f"{title}（标清）.mp4", _stream_facts(sd)),
+            Output(Role.POSTER, poster_path, "image/jpeg", f"{title}.jpg", _size(poster_size)),
+            Output(Role.THUMBNAIL, thumb_path, "image/jpeg", f"{title}.jpg", _size(thumb_size)),
+        ],
+    )
+
+
+def process_audio(source, workdir, progress, title):
+    probe = audio.inspect_audio(source)
+    tags = audio.read_tags(source, probe)
+    progress("转码试听版本", 20)
+    mp3_path = os.path.join(workdir, "listening.mp3")
+    mp3 = audio.make_listening_copy(source, mp3_path, probe, tags=tags)
+    facts = _stream_facts(probe)
+    facts.update({f"tag_{k}": v for k, v in tags.items() if v})
+    return Result(
+        source_facts=facts,
+        outputs=[Output(Role.LISTENING, mp3_path, "audio/mpeg", f"{title}.mp3", _stream_facts(mp3))],
+    )
+
+
+def process_image(source, workdir, progress, title):
+    facts = image_tools.inspect_image(source)
+    progress("生成预览图", 30)
+    preview_path = os.path.join(workdir, "preview.jpg")
+    preview = image_tools.make_preview(source, preview_path)
+    thumb_path = os.path.join(workdir, "thumbnail.jpg")
+    thumb = image_tools.make_thumbnail(source, thumb_path)
+    width, height = facts.width, facts.height
+    if facts.orientation in (5, 6, 7, 8):  # EXIF says the picture is shown turned a quarter
+        width, height = height, width
+    return Result(
+        source_facts={
+            "width": width,
+            "height": height,
+            "dpi": facts.dpi[0] if facts.dpi else None,
+            "colour_mode": facts.mode,
+            "format": facts.format,
+        },
+        outputs=[
+            Output(Role.PREVIEW, preview_path, "image/jpeg", f"{title}.jpg", _size(preview)),
+            Output(Role.THUMBNAIL, thumb_path, "image/jpeg", f"{title}.jpg", _size(thumb)),
+        ],
+    )
+
+
+def process_wallchart(source, workdir, progress, title):
+    facts = wallchart.inspect_wallchart(source)
+    progress("生成预览图", 20)
+    preview_path = os.path.join(workdir, "preview.jpg")
+    preview = wallchart.make_wallchart_preview(source, preview_path)
+    thumb_path = os.path.join(workdir, "thumbnail.jpg")
+    thumb = image_tools.make_thumbnail(preview_path, thumb_path)
+    return Result(
+        source_facts={
+            "width": facts.width,
+            "height": facts.height,
+            "dpi": facts.dpi_x,
+            "dpi_y": facts.dpi_y,
+            "colour_mode": facts.colour_mode,
+            "bit_depth": facts.bit_depth,
+            "channels": facts.channels,
+            "width_mm": facts.width_mm,
+            "height_mm": facts.height_mm,
+            "paper": facts.paper,
+            "orientation": facts.orientation,
+            "warnings": list(facts.warnings),
+            "format": facts.format,
+        },
+        outputs=[
+            Output(Role.PREVIEW, preview_path, "image/jpeg", f"{title}.jpg", _size(preview)),
+            Output(Role.THUMBNAIL, thumb_path, "image/jpeg", f"{title}.jpg", _size(thumb)),
+        ],
+    )
+
+
+def process_article(resource, workdir, progress, title):
+    """An article's cover thumbnail is made from its first inline image, if it has one."""
+    from cloud.resources.articles import first_inline_image
+
+    outputs = []
+    cover = first_inline_image(resource)
+    if cover is not None:
+        source = fetch(cover.stored_file, workdir, "cover-source")
+        thumb_path = os.path.join(workdir, "thumbnail.jpg")
+        thumb = image_tools.make_thumbnail(source, thumb_path)
+        outputs.append(Output(Role.THUMBNAIL, thumb_path, "image/jpeg", f"{title}.jpg", _size(thumb)))
+    from cloud.media.html import extract_text
+
+    return Result(outputs=outputs, body_text=extract_text(resource.body_html))
+
+
+STEPS = {
+    Kind.VIDEO: process_video,
+    Kind.AUDIO: process_audio,
+    Kind.IMAGE: process_image,
+    Kind.WALLCHART: process_wallchart,
+}
+
+
+def run(resource, workdir, progress):
+    """Process ``resource`` in ``workdir`` and return a Result.
+
+    Raises MediaRejected, MediaError or StorageError.
+    """
+    title = resource.title
+    progress("读取源文件", 2)
+    if resource.kind == Kind.ARTICLE:
+        return process_article(resource, workdir, progress, title)
+    source_file = resource.file(Role.SOURCE)
+    if source_file is None:
+        raise MediaRejected("resource has no source file", "资源缺少源文件，请重新上传")
+    source = fetch(source_file.stored_file, workdir, "source")
+    return STEPS[Kind(resource.kind)](source, workdir, progress, title)
+
+
+def fetch(stored_file, workdir, name):
+    """Stream a stored object into the scratch directory and return the local path."""
+    path = os.path.join(workdir, name)
+    with open(path, "wb") as out:
+        for chunk in get_storage().open(stored_file.key):
+            out.write(chunk)
+    return path
+
+
+def _size(size):
+    width, height = size
+    return {"width": width, "height": height}

@@ -1,0 +1,254 @@
+"""Resource operations: create, edit, replace the file, submit, and the processing jobs.
+
+They flush and return; the request, task or command commits once. Work that must happen only
+after the commit (enqueueing a job, deleting replaced objects) is returned to the caller as
+``AfterCommit`` callbacks, so a failed commit never leaves a job pointing at nothing.
+"""
+
+import logging
+
+from flask import current_app
+from sqlalchemy import select
+
+from cloud.errors import NotFound, ValidationFailed
+from cloud.extensions import db
+from cloud.files.service import get_storage, store_file
+from cloud.institutions.service import require_uploader
+from cloud.models_base import utcnow
+from cloud.resources.intake import check_filename, check_source
+from cloud.resources.lifecycle import EDITABLE, State, transition
+from cloud.resources.models import CHANNELS, JobStatus, Kind, ProcessingJob, Resource, ResourceFile, Role
+from storage import ObjectTooLarge
+
+log = logging.getLogger(__name__)
+
+TITLE_MAX = 100
+SUMMARY_MAX = 2000
+TAGS_MAX = 10
+
+
+class AfterCommit(list):
+    """Callbacks to run once the caller's commit has succeeded."""
+
+    def run(self):
+        for callback in self:
+            try:
+                callback()
+            except Exception:  # the commit stands; a lost callback is recovered by the sweeps
+                log.exception("after-commit callback failed")
+
+
+def clean_metadata(title, summary="", channel="其他", tags=()):
+    """Validate and normalise the metadata fields; raise ValidationFailed with the field."""
+    title = (title or "").strip()
+    if not title:
+        raise ValidationFailed("请填写标题", details={"field": "title"})
+    if len(title) > TITLE_MAX:
+        raise ValidationFailed(f"标题不能超过{TITLE_MAX}个字", details={"field": "title"})
+    summary = (summary or "").strip()
+    if len(summary) > SUMMARY_MAX:
+        raise ValidationFailed(f"简介不能超过{SUMMARY_MAX}个字", details={"field": "summary"})
+    if channel not in CHANNELS:
+        raise ValidationFailed("请选择频道", details={"field": "channel"})
+    if isinstance(tags, str):
+        tags = tags.replace("，", ",").replace("、", ",").split(",")
+    cleaned = []
+    for tag in tags:
+        tag = str(tag).strip().replace(",", "")[:20]
+        if tag and tag not in cleaned:
+            cleaned.append(tag)
+    if len(cleaned) > TAGS_MAX:
+        raise ValidationFailed(f"标签最多{TAGS_MAX}个", details={"field": "tags"})
+    return {"title": title, "summary": summary, "channel": channel, "tags": ",".join(cleaned)}
+
+
+def parse_kind(value):
+    try:
+        return Kind(value)
+    except ValueError:
+        raise ValidationFailed("请选择资源类型", details={"field": "kind"}) from None
+
+
+def get_own_resource(user, resource_id):
+    """The resource if ``user``'s institution owns it; NotFound otherwise (never a 403: no probing)."""
+    resource = db.session.get(Resource, resource_id) if isinstance(resource_id, int) else None
+    if resource is None or user is None or user.institution_id is None:
+        raise NotFound("资源不存在")
+    if resource.institution_id != user.institution_id:
+        raise NotFound("资源不存在")
+    return resource
+
+
+def list_own_resources(user, limit=200):
+    """The resources uploaded by ``user``'s institution, newest first."""
+    if user.institution_id is None:
+        return []
+    stmt = (
+        select(Resource)
+        .where(Resource.institution_id == user.institution_id)
+        .order_by(Resource.created_at.desc(), Resource.id.desc())
+        .limit(limit)
+    )
+    return db.session.scalars(stmt).unique().all()
+
+
+def create_resource(user, kind, metadata, *, source=None, body_html=None):
+    """Create a resource from a stored source file (or article HTML) and queue its processing.
+
+    ``source`` is a ``StoredFile`` the user uploaded (see ``accept_upload``). Returns
+    ``(resource, after_commit)``. Raises PermissionDenied, ValidationFailed.
+    """
+    require_uploader(user)
+    kind = parse_kind(kind)
+    fields = clean_metadata(**metadata)
+    resource = Resource(kind=kind, institution_id=user.institution_id, uploader=user, **fields)
+    db.session.add(resource)
+    if kind == Kind.ARTICLE:
+        from cloud.resources.articles import apply_article_body
+
+        apply_article_body(resource, body_html)
+    elif source is None:
+        raise ValidationFailed("请先上传文件", details={"field": "file"})
+    else:
+        _attach_source(resource, source)
+    db.session.flush()
+    return resource, start_processing(resource, user)
+
+
+def _attach_source(resource, stored_file):
+    mime = check_source(resource.kind, stored_file)
+    resource.files.append(ResourceFile(role=Role.SOURCE, stored_file=stored_file, mime_type=mime))
+
+
+def update_metadata(user, resource, metadata, *, body_html=None):
+    """Edit title, summary, channel, tags (and an article's body) while the resource is editable.
+
+    Editing an article's body re-runs its processing. Returns after_commit callbacks.
+    """
+    if State(resource.state) not in EDITABLE:
+        raise ValidationFailed(f"“{State(resource.state).label}”状态的资源不能修改")
+    for key, value in clean_metadata(**metadata).items():
+        setattr(resource, key, value)
+    resource.updated_at = utcnow()
+    after = AfterCommit()
+    if resource.kind == Kind.ARTICLE and body_html is not None:
+        from cloud.resources.articles import apply_article_body
+
+        apply_article_body(resource, body_html)
+        after = start_processing(resource, user)
+    db.session.flush()
+    return after
+
+
+def replace_source(user, resource, stored_file):
+    """Swap the source file for a new upload and process again. Returns after_commit callbacks."""
+    if State(resource.state) not in EDITABLE or resource.kind == Kind.ARTICLE:
+        raise ValidationFailed(f"“{State(resource.state).label}”状态的资源不能替换文件")
+    old = resource.file(Role.SOURCE)
+    _attach_source(resource, stored_file)
+    after = AfterCommit()
+    if old is not None:
+        after.extend(drop_files(resource, [old]))
+    db.session.flush()
+    after.extend(start_processing(resource, user))
+    return after
+
+
+def drop_files(resource, files):
+    """Remove file rows now and their objects after the commit."""
+    keys = []
+    for rf in files:
+        keys.append(rf.stored_file.key)
+        resource.files.remove(rf)
+        db.session.delete(rf.stored_file)
+    db.session.flush()
+    storage = get_storage()
+    return [lambda key=key: storage.delete(key) for key in keys]
+
+
+def start_processing(resource, actor):
+    """Move the resource to processing with a fresh job; the old jobs are superseded."""
+    for job in resource.jobs:
+        if job.status in (JobStatus.QUEUED, JobStatus.RUNNING):
+            job.status = JobStatus.SUPERSEDED
+            job.finished_at = utcnow()
+    if State(resource.state) != State.PROCESSING or resource.jobs:
+        transition(resource, State.PROCESSING, actor=actor, comment="开始处理")
+    job = ProcessingJob(resource=resource)
+    db.session.add(job)
+    db.session.flush()
+    return AfterCommit([lambda job_id=job.id: enqueue_job(job_id)])
+
+
+def enqueue_job(job_id):
+    from cloud.resources.tasks import process_resource
+
+    process_resource(job_id)
+
+
+def retry_processing(user, resource):
+    """Run a failed resource's processing again (e.g. after a transient fault)."""
+    if State(resource.state) != State.FAILED:
+        raise ValidationFailed("只有处理失败的资源可以重新处理")
+    return start_processing(resource, user)
+
+
+def submit(user, resource):
+    """提交审核: a processed (or rejected and edited) resource goes to the review queue."""
+    state = State(resource.state)
+    if state == State.FAILED:
+        job = resource.latest_job
+        reason = job.error if job and job.error else "处理失败"
+        raise ValidationFailed(f"资源处理失败，不能提交审核：{reason}")
+    if state == State.PROCESSING:
+        raise ValidationFailed("资源仍在处理中，请处理完成后再提交审核")
+    if state not in (State.PROCESSED, State.REJECTED):
+        raise ValidationFailed(f"“{state.label}”状态的资源不能提交审核")
+    transition(resource, State.PENDING_REVIEW, actor=user, comment="提交审核")
+
+
+def size_limit(kind):
+    return current_app.config[f"KEPU_MAX_{Kind(kind).value.upper()}_BYTES"]
+
+
+def take_upload(user, kind, upload_id):
+    """The StoredFile of ``user``'s finished tus upload ``upload_id``; the upload is used up.
+
+    Raises ValidationFailed if it is not theirs, not finished, or for another resource type.
+    """
+    from cloud.uploads.models import Upload
+
+    kind = parse_kind(kind)
+    upload = (
+        db.session.get(Upload, upload_id) if isinstance(upload_id, str) and len(upload_id) <= 64 else None
+    )
+    if upload is None or upload.user_id != user.id:
+        raise ValidationFailed("上传不存在，请重新上传文件", details={"field": "upload_id"})
+    if upload.completed_at is None or upload.stored_file_id is None:
+        raise ValidationFailed("文件尚未上传完成", details={"field": "upload_id"})
+    if upload.resource_type != kind:
+        raise ValidationFailed("上传的文件与资源类型不符", details={"field": "upload_id"})
+    stored = upload.stored_file
+    db.session.delete(upload)
+    db.session.flush()
+    return stored
+
+
+def store_form_file(user, kind, file_storage):
+    """Store a file sent in an ordinary multipart form (small files). Raises ValidationFailed."""
+    require_uploader(user)
+    kind = parse_kind(kind)
+    if kind == Kind.ARTICLE:
+        return None
+    if file_storage is None or not file_storage.filename:
+        raise ValidationFailed("请选择要上传的文件", details={"field": "file"})
+    check_filename(kind, file_storage.filename)
+    try:
+        return store_file(
+            file_storage.stream,
+            original_name=file_storage.filename,
+            content_type="application/octet-stream",
+            max_size=size_limit(kind),
+        )
+    except ObjectTooLarge:
+        raise ValidationFailed(f"文件超过{Kind(kind).label}的大小限制", details={"field": "file"}) from None

@@ -1,0 +1,106 @@
+"""Pages: 上传 (upload), 我的上传 (my uploads) and a resource's owner page."""
+
+from flask import flash, redirect, render_template, url_for
+from flask_login import current_user, login_required
+from flask_wtf import FlaskForm
+
+from cloud.errors import DomainError, NotFound
+from cloud.extensions import db
+from cloud.files.serving import send_stored_file
+from cloud.resources import bp, service
+from cloud.resources.lifecycle import EDITABLE, State
+from cloud.resources.models import CHANNELS, KIND_LABELS
+from cloud.resources.schema import resource_json
+
+UPLOAD_HINTS = {
+    "video": "支持 mp4、mov、webm、mkv、avi、3gp 等格式，最大 4 GB；系统会自动生成标清版本和封面。",
+    "wallchart": "支持 jpg 或 psd/psb 格式，最大 500 MB；原文件将原样提供给e站打印。",
+    "image": "支持 jpg、png、gif、webp 格式，最大 50 MB。",
+    "audio": "支持 mp3、m4a、wav、ogg、flac、opus 格式，最大 500 MB。",
+}
+
+
+class ActionForm(FlaskForm):
+    """A button that only needs the CSRF token."""
+
+
+@bp.get("/upload")
+@login_required
+def upload():
+    user = current_user.user
+    return render_template(
+        "resources/upload.html",
+        can_upload=user.can_upload,
+        kinds=[(k, label) for k, label in KIND_LABELS.items() if k != "article"],
+        channels=CHANNELS,
+        hints=UPLOAD_HINTS,
+        limits={k: service.size_limit(k) for k in UPLOAD_HINTS},
+    )
+
+
+@bp.get("/my/uploads")
+@login_required
+def my_uploads():
+    resources = service.list_own_resources(current_user.user)
+    return render_template("resources/my_uploads.html", resources=resources)
+
+
+@bp.get("/my/uploads/<int:resource_id>")
+@login_required
+def own_detail(resource_id):
+    resource = service.get_own_resource(current_user.user, resource_id)
+    return render_template(
+        "resources/detail.html",
+        resource=resource,
+        data=resource_json(resource),
+        form=ActionForm(),
+        editable=State(resource.state) in EDITABLE,
+        channels=CHANNELS,
+    )
+
+
+@bp.post("/my/uploads/<int:resource_id>/submit")
+@login_required
+def submit(resource_id):
+    return _act(resource_id, service.submit, "已提交审核，请等待专家审核")
+
+
+@bp.post("/my/uploads/<int:resource_id>/retry")
+@login_required
+def retry(resource_id):
+    return _act(resource_id, service.retry_processing, "已重新开始处理")
+
+
+def _act(resource_id, action, done_message):
+    user = current_user.user
+    resource = service.get_own_resource(user, resource_id)
+    if ActionForm().validate_on_submit():
+        try:
+            after = action(user, resource)
+        except DomainError as exc:
+            db.session.rollback()
+            flash(exc.message, "error")
+        else:
+            db.session.commit()
+            if after:
+                after.run()
+            flash(done_message, "success")
+    return redirect(url_for("resources.own_detail", resource_id=resource_id))
+
+
+@bp.get("/my/uploads/<int:resource_id>/files/<int:file_id>")
+@login_required
+def own_file(resource_id, file_id):
+    """A rendition or the source, inline, for the owner's previews (Range for the player)."""
+    resource = service.get_own_resource(current_user.user, resource_id)
+    rf = next((f for f in resource.files if f.id == file_id), None)
+    if rf is None:
+        raise NotFound()
+    # Sources are the uploader's own bytes: never rendered inline, whatever they claim to be.
+    inline = rf.role != "source"
+    return send_stored_file(rf.stored_file, mimetype=rf.mime_type, as_attachment=not inline)
+
+
+@bp.app_template_filter("state_label")
+def state_label(value):
+    return State(value).label

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Serves Kepu Cloud on one machine: a task-queue worker beside the gunicorn web process.
+# Both stop together (Ctrl-C or SIGTERM); the worker is stopped by its PID.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=.venv/bin
+HOST="${HOST:-127.0.0.1}"
+PORT="${PORT:-5000}"
+
+"$BIN/flask" --app wsgi worker --workers "${KEPU_WORKER_THREADS:-1}" &
+worker=$!
+trap 'kill -TERM "$worker" 2>/dev/null || true; wait "$worker" 2>/dev/null || true' EXIT
+"$BIN/gunicorn" --workers "${KEPU_WEB_WORKERS:-2}" --threads 4 --timeout 120 \
+  --bind "$HOST:$PORT" --access-logfile - wsgi:app
