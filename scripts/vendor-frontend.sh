@@ -6,10 +6,11 @@ cd "$(dirname "$0")/.."
 
 PICO=2.1.1
 TUS=4.3.1
+QUILL=2.0.3
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-(cd "$work" && npm init -y >/dev/null && npm install --no-audit --no-fund --silent "@picocss/pico@$PICO" "tus-js-client@$TUS")
+(cd "$work" && npm init -y >/dev/null && npm install --no-audit --no-fund --silent "@picocss/pico@$PICO" "tus-js-client@$TUS" "quill@$QUILL")
 
 dest=cloud/static/vendor/pico
 rm -rf "$dest" && mkdir -p "$dest"
@@ -22,4 +23,11 @@ cp "$work/node_modules/tus-js-client/dist/tus.min.js" "$dest/"
 cp "$work/node_modules/tus-js-client/LICENSE" "$dest/LICENSE"
 echo "tus-js-client $TUS" > "$dest/VERSION"
 
-echo "vendored: pico $PICO, tus-js-client $TUS"
+dest=cloud/static/vendor/quill
+rm -rf "$dest" && mkdir -p "$dest"
+cp "$work/node_modules/quill/dist/quill.js" "$work/node_modules/quill/dist/quill.snow.css" "$dest/"
+cp "$work/node_modules/quill/dist/quill.js.LICENSE.txt" "$dest/"
+cp "$work/node_modules/quill/LICENSE" "$dest/LICENSE"
+echo "quill $QUILL" > "$dest/VERSION"
+
+echo "vendored: pico $PICO, tus-js-client $TUS, quill $QUILL"

@@ -17,6 +17,7 @@ os.environ.setdefault(
 )
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import select, text
 
 from cloud import create_app
@@ -28,6 +29,11 @@ from config import TestConfig
 
 # Tasks run inline where they are enqueued; tests of the real worker start one themselves.
 use_immediate_mode()
+
+# Property tests explore the same examples on every run (no flaky CI), with no time deadline
+# (the machines are shared and noisy) and no example database written into the project.
+hypothesis_settings.register_profile("kepu", derandomize=True, deadline=None, database=None)
+hypothesis_settings.load_profile("kepu")
 
 KEEP_TABLES = {"region", "alembic_version"}
 PASSWORD = "Secret123"

@@ -140,3 +140,10 @@ def set_region():
             db.session.commit()
             flash("地区已保存", "success")
     return redirect(url_for("accounts.profile"))
+
+
+@bp.app_template_filter("verification_label")
+def verification_label(value):
+    from cloud.institutions.models import VerificationStatus
+
+    return VerificationStatus(value).label

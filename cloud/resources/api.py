@@ -132,3 +132,18 @@ def retry_resource(resource_id):
     db.session.commit()
     after.run()
     return jsonify(resource_json(resource))
+
+
+@bp.post("/article-images")
+@operation(
+    "Upload a picture for an article being written (multipart field `file`)",
+    tags=["resources"],
+    response={"type": "object", "properties": {"url": {"type": "string"}}},
+    status=201,
+)
+def upload_article_image():
+    user = api_user()
+    request.max_content_length = current_app.config["KEPU_MAX_FORM_UPLOAD_BYTES"]
+    url = service.store_inline_image(user, request.files.get("file"))
+    db.session.commit()
+    return jsonify({"url": url}), 201

@@ -41,7 +41,12 @@ class Role(enum.StrEnum):
     THUMBNAIL = "thumbnail"
     POSTER = "poster"
     LISTENING = "listening"
-    INLINE_IMAGE = "inline-image"
+    INLINE_IMAGE = "inline-image"  # an article's picture, re-encoded for readers
+    INLINE_SOURCE = "inline-source"  # the picture as the author uploaded it
+
+
+# Files the author provided; everything else is made by processing and replaced by each run.
+AUTHORED_ROLES = (Role.SOURCE, Role.INLINE_SOURCE)
 
 
 class Resource(db.Model):

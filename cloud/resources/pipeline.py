@@ -139,19 +139,24 @@ def process_wallchart(source, workdir, progress, title):
 
 
 def process_article(resource, workdir, progress, title):
-    """An article's cover thumbnail is made from its first inline image, if it has one."""
-    from cloud.resources.articles import first_inline_image
+    """Re-encode every inline picture for readers; the first one also makes the cover thumbnail."""
+    from cloud.resources.articles import inline_sources
 
     outputs = []
-    cover = first_inline_image(resource)
-    if cover is not None:
-        source = fetch(cover.stored_file, workdir, "cover-source")
-        thumb_path = os.path.join(workdir, "thumbnail.jpg")
-        thumb = image_tools.make_thumbnail(source, thumb_path)
-        outputs.append(Output(Role.THUMBNAIL, thumb_path, "image/jpeg", f"{title}.jpg", _size(thumb)))
-    from cloud.media.html import extract_text
-
-    return Result(outputs=outputs, body_text=extract_text(resource.body_html))
+    sources = inline_sources(resource)
+    for number, inline in enumerate(sources, 1):
+        progress("处理插图", 5 + 85 * number // (len(sources) + 1))
+        original = fetch(inline.stored_file, workdir, f"inline-{number}")
+        image_tools.inspect_image(original)
+        path = os.path.join(workdir, f"inline-{number}.jpg")
+        size = image_tools.make_preview(original, path)
+        facts = {**_size(size), "source_file_id": inline.stored_file_id}
+        outputs.append(Output(Role.INLINE_IMAGE, path, "image/jpeg", f"{title}-{number}.jpg", facts))
+        if number == 1:
+            thumb_path = os.path.join(workdir, "thumbnail.jpg")
+            thumb = image_tools.make_thumbnail(path, thumb_path)
+            outputs.append(Output(Role.THUMBNAIL, thumb_path, "image/jpeg", f"{title}.jpg", _size(thumb)))
+    return Result(outputs=outputs, body_text=resource.body_text)
 
 
 STEPS = {

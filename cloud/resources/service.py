@@ -15,6 +15,7 @@ from cloud.extensions import db
 from cloud.files.service import get_storage, store_file
 from cloud.institutions.service import require_uploader
 from cloud.models_base import utcnow
+from cloud.resources.articles import apply_article_body, image_url
 from cloud.resources.intake import check_filename, check_source
 from cloud.resources.lifecycle import EDITABLE, State, transition
 from cloud.resources.models import CHANNELS, JobStatus, Kind, ProcessingJob, Resource, ResourceFile, Role
@@ -104,8 +105,6 @@ def create_resource(user, kind, metadata, *, source=None, body_html=None):
     resource = Resource(kind=kind, institution_id=user.institution_id, uploader=user, **fields)
     db.session.add(resource)
     if kind == Kind.ARTICLE:
-        from cloud.resources.articles import apply_article_body
-
         apply_article_body(resource, body_html)
     elif source is None:
         raise ValidationFailed("请先上传文件", details={"field": "file"})
@@ -132,10 +131,9 @@ def update_metadata(user, resource, metadata, *, body_html=None):
     resource.updated_at = utcnow()
     after = AfterCommit()
     if resource.kind == Kind.ARTICLE and body_html is not None:
-        from cloud.resources.articles import apply_article_body
-
-        apply_article_body(resource, body_html)
-        after = start_processing(resource, user)
+        unused = apply_article_body(resource, body_html)
+        after.extend(drop_files(resource, unused))
+        after.extend(start_processing(resource, user))
     db.session.flush()
     return after
 
@@ -252,3 +250,14 @@ def store_form_file(user, kind, file_storage):
         )
     except ObjectTooLarge:
         raise ValidationFailed(f"文件超过{Kind(kind).label}的大小限制", details={"field": "file"}) from None
+
+
+def store_inline_image(user, file_storage):
+    """Store a picture for an article being written; return its signed URL.
+
+    The picture is checked like any image upload (name, content); it belongs to the user's
+    institution and is re-encoded when the article is processed. Raises ValidationFailed.
+    """
+    stored = store_form_file(user, Kind.IMAGE, file_storage)
+    check_source(Kind.IMAGE, stored)
+    return image_url(stored.id, user.institution_id)

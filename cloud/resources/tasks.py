@@ -24,7 +24,7 @@ from cloud.models_base import utcnow
 from cloud.queue import app_task, huey
 from cloud.resources import pipeline
 from cloud.resources.lifecycle import State, transition
-from cloud.resources.models import JobStatus, ProcessingJob, ResourceFile, Role
+from cloud.resources.models import AUTHORED_ROLES, JobStatus, ProcessingJob, ResourceFile, Role
 from cloud.resources.service import AfterCommit, drop_files
 from storage import StorageError
 
@@ -125,7 +125,7 @@ def _swap_renditions(resource, result):
         for name, value in columns.items():
             setattr(source, name, value)
         source.facts = {**(source.facts or {}), **extra}
-    old = [f for f in resource.files if f.role != Role.SOURCE]
+    old = [f for f in resource.files if f.role not in AUTHORED_ROLES]
     after = AfterCommit(drop_files(resource, old))
     for output in result.outputs:
         with open(output.path, "rb") as stream:

@@ -7,7 +7,7 @@ from flask_wtf import FlaskForm
 from cloud.errors import DomainError, NotFound
 from cloud.extensions import db
 from cloud.files.serving import send_stored_file
-from cloud.resources import bp, service
+from cloud.resources import articles, bp, service
 from cloud.resources.lifecycle import EDITABLE, State
 from cloud.resources.models import CHANNELS, KIND_LABELS
 from cloud.resources.schema import resource_json
@@ -36,6 +36,20 @@ def upload():
         hints=UPLOAD_HINTS,
         limits={k: service.size_limit(k) for k in UPLOAD_HINTS},
     )
+
+
+@bp.get("/upload/article")
+@login_required
+def write_article():
+    user = current_user.user
+    return render_template("resources/article_editor.html", can_upload=user.can_upload, channels=CHANNELS)
+
+
+@bp.get("/media/article-images/<token>")
+@login_required
+def article_image(token):
+    stored, mime = articles.find_inline_image(current_user.user, token)
+    return send_stored_file(stored, mimetype=mime, max_age=3600)
 
 
 @bp.get("/my/uploads")

@@ -5,6 +5,7 @@ Any JavaScript error or failed request in a page fails the test (warnings are er
 """
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -53,8 +54,17 @@ def live_server(_schema, database_url, tmp_path_factory):
         KEPU_ARGON2_TIME_COST="1",
         KEPU_ARGON2_MEMORY_KIB="8192",
         KEPU_SMS_RESEND_SECONDS="0",
+        KEPU_QUEUE_FILE=str(instance / "queue.sqlite3"),
     )
     log = open(instance / "server.log", "wb")  # noqa: SIM115
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "flask", "--app", "wsgi", "worker"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -87,17 +97,19 @@ def live_server(_schema, database_url, tmp_path_factory):
         except OSError:
             if proc.poll() is not None or time.monotonic() > deadline:
                 proc.kill()
+                worker.kill()
                 log.close()
                 pytest.fail("the app server did not start:\n" + (instance / "server.log").read_text()[-3000:])
             time.sleep(0.2)
     server = type("LiveServer", (), {"url": url, "outbox": Outbox(env["KEPU_SMS_OUTBOX"])})()
     yield server
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    for process in (proc, worker):
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
     log.close()
 
 
@@ -125,9 +137,7 @@ def page(browser, live_server, request):
     page = context.new_page()
     problems = []
     page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
-    page.on(
-        "console", lambda msg: _console_problem(msg) and problems.append(f"console: {msg.text}")
-    )
+    page.on("console", lambda msg: _console_problem(msg) and problems.append(f"console: {msg.text}"))
     page.on(
         "response",
         lambda r: r.status >= 500 and problems.append(f"HTTP {r.status} {r.url}"),

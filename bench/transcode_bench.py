@@ -1,0 +1,136 @@
+"""Transcode benchmark: our SD job against the bare ffmpeg command with the same arguments.
+
+    .venv/bin/python bench/transcode_bench.py [--clip PATH] [--rounds 3]
+
+In one run, alternating so machine noise hits both alike, it times:
+
+* bare ffmpeg: ``video.sd_argv(...)`` run directly with subprocess (no probe, no checks);
+* our SD step: ``video.make_sd`` (guarded run with timeout, temp file + rename, output re-probe);
+* our whole job: the processing job end to end (fetch from storage, probe, SD, poster, thumbnail,
+  store the renditions, commit), through ``cloud.resources.tasks.run_job``.
+
+It prints the medians, the overhead ratios against bare ffmpeg, and the SD speed as a multiple of
+real time (clip duration / transcode time).
+"""
+
+import argparse
+import io
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+DEFAULT_CLIP = ROOT.parent / "shared" / "testdata" / "video" / "moviepy_smpte-2997.mp4"
+
+
+def bare_ffmpeg(clip, workdir):
+    from cloud.media import ffmpeg as ff
+    from cloud.media import video
+
+    probe = ff.probe(clip)  # not timed: the bare command needs the same argv
+    dst = os.path.join(workdir, "bare.mp4")
+    argv = video.sd_argv(ff.find_binaries().ffmpeg, clip, dst, probe)
+    started = time.perf_counter()
+    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    elapsed = time.perf_counter() - started
+    os.unlink(dst)
+    return elapsed, probe.duration
+
+
+def our_sd_step(clip, workdir):
+    from cloud.media import ffmpeg as ff
+    from cloud.media import video
+
+    started = time.perf_counter()
+    probe = ff.probe(clip)
+    video.make_sd(clip, os.path.join(workdir, "ours.mp4"), probe)
+    elapsed = time.perf_counter() - started
+    os.unlink(os.path.join(workdir, "ours.mp4"))
+    return elapsed
+
+
+def our_whole_job(app, clip):
+    from sqlalchemy import select
+
+    from cloud.accounts.models import Role, User
+    from cloud.accounts.service import create_user
+    from cloud.extensions import db
+    from cloud.files.service import store_file
+    from cloud.institutions.service import add_member, create_institution
+    from cloud.resources import service
+    from cloud.resources.models import ProcessingJob
+    from cloud.resources.tasks import run_job
+
+    with app.app_context():
+        user = db.session.scalar(select(User))
+        if user is None:
+            user = create_user(Role.INSTITUTION, phone="13800138000", password="Bench1234")
+            add_member(create_institution("基准测试机构", "91350100M000100Y43", verified=True), user)
+            db.session.commit()
+        with open(clip, "rb") as fh:
+            stored = store_file(io.BytesIO(fh.read()), original_name="bench.mp4")
+        resource, _after = service.create_resource(user, "video", {"title": "基准"}, source=stored)
+        db.session.commit()
+        job_id = db.session.scalar(select(ProcessingJob.id).where(ProcessingJob.resource_id == resource.id))
+        started = time.perf_counter()
+        run_job(job_id)
+        elapsed = time.perf_counter() - started
+        status = db.session.get(ProcessingJob, job_id).status
+        assert status == "succeeded", status
+        return elapsed
+
+
+def make_app(tmp):
+    os.environ["KEPU_QUEUE_FILE"] = os.path.join(tmp, "queue.sqlite3")
+    from flask_migrate import upgrade
+
+    from cloud import create_app
+    from cloud.extensions import db
+    from config import Config
+
+    settings = Config.load()
+    settings.update(
+        SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp}/bench.db",
+        KEPU_STORAGE_DIR=os.path.join(tmp, "objects"),
+        KEPU_ARGON2_TIME_COST=1,
+        KEPU_ARGON2_MEMORY_KIB=8192,
+    )
+    app = create_app(settings)
+    with app.app_context():
+        upgrade()
+        db.session.commit()
+    return app
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clip", default=str(DEFAULT_CLIP))
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    import logging
+
+    logging.disable(logging.WARNING)
+    with tempfile.TemporaryDirectory(prefix="kepu-bench-") as tmp:
+        app = make_app(tmp)
+        bare, step, job = [], [], []
+        duration = None
+        for _ in range(args.rounds):
+            seconds, duration = bare_ffmpeg(args.clip, tmp)
+            bare.append(seconds)
+            step.append(our_sd_step(args.clip, tmp))
+            job.append(our_whole_job(app, args.clip))
+    b, s, j = (statistics.median(x) for x in (bare, step, job))
+    print(f"clip: {os.path.basename(args.clip)}, {duration:.2f} s; {args.rounds} rounds, medians")
+    print(f"bare ffmpeg (same argv)      {b:6.2f} s   {duration / b:5.2f}x real time")
+    for label, seconds in (("our SD step (make_sd)", s), ("our whole job (SD+poster+…)", j)):
+        speed = duration / seconds
+        print(f"{label:28} {seconds:6.2f} s   {speed:5.2f}x real time   overhead ratio {seconds / b:.2f}")
+
+
+if __name__ == "__main__":
+    main()
