@@ -7,6 +7,7 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import BinaryIO, Protocol
 
 log = logging.getLogger(__name__)
@@ -175,6 +176,10 @@ class Storage(ABC):
     @abstractmethod
     def size(self, key: str) -> int:
         """Return the object's size in bytes. Raises ObjectNotFound or StorageError."""
+
+    @abstractmethod
+    def modified_at(self, key: str) -> datetime:
+        """When the object was last written (UTC). Raises ObjectNotFound or StorageError."""
 
     @abstractmethod
     def exists(self, key: str) -> bool:

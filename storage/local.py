@@ -11,6 +11,7 @@ import shutil
 import stat
 import tempfile
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import BinaryIO
 
 from storage.base import (
@@ -128,6 +129,17 @@ class LocalStorage(Storage):
         if not stat.S_ISREG(st.st_mode):
             raise ObjectNotFound(f"no object {key!r}")
         return st.st_size
+
+    def modified_at(self, key: str) -> datetime:
+        """Return the file's modification time. Raises ObjectNotFound, InvalidKey or StorageError."""
+        path = self._path(key)
+        try:
+            st = os.stat(path)
+        except (FileNotFoundError, NotADirectoryError) as exc:
+            raise ObjectNotFound(f"no object {key!r}") from exc
+        except OSError as exc:
+            raise StorageError(f"cannot stat object {key!r}") from exc
+        return datetime.fromtimestamp(st.st_mtime, UTC)
 
     def exists(self, key: str) -> bool:
         """Tell whether the file exists. Raises InvalidKey or StorageError."""

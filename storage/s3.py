@@ -10,6 +10,7 @@ import logging
 import tempfile
 import threading
 from collections.abc import Iterator
+from datetime import datetime
 from typing import BinaryIO
 
 import boto3
@@ -266,6 +267,12 @@ class S3Storage(Storage):
         check_key(key)
         with self._errors("inspect", key):
             return self._client.head_object(Bucket=self.bucket, Key=key)["ContentLength"]
+
+    def modified_at(self, key: str) -> datetime:
+        """Return the object's Last-Modified (HEAD). Raises ObjectNotFound, InvalidKey, StorageError."""
+        check_key(key)
+        with self._errors("inspect", key):
+            return self._client.head_object(Bucket=self.bucket, Key=key)["LastModified"]
 
     def exists(self, key: str) -> bool:
         """Tell whether the object exists (HEAD). Raises InvalidKey or StorageError.

@@ -217,13 +217,9 @@ def sweep_orphans(older_than_hours=24):
     storage = get_storage()
     known = set(db.session.scalars(select(StoredFile.key)))
     removed = 0
+    # Young objects may belong to a job or upload whose commit is still to come: leave them.
     for key in storage.iter_keys("f/"):
-        if key not in known and _object_older_than(storage, key, cutoff):
+        if key not in known and storage.modified_at(key) < cutoff:
             storage.delete(key)
             removed += 1
     return removed
-
-
-def _object_older_than(storage, key, cutoff):
-    modified = getattr(storage, "modified_at", None)
-    return modified is None or modified(key) < cutoff

@@ -217,6 +217,17 @@ def test_missing_key(storage: Storage):
         storage.hash_object("ab/missing")
 
 
+def test_modified_at_is_when_the_object_was_written(storage: Storage):
+    from datetime import UTC, datetime, timedelta
+
+    before = datetime.now(UTC) - timedelta(seconds=5)
+    storage.save("ab/when", io.BytesIO(b"x"))
+    written = storage.modified_at("ab/when")
+    assert before <= written <= datetime.now(UTC) + timedelta(seconds=5)
+    with pytest.raises(ObjectNotFound):
+        storage.modified_at("ab/never")
+
+
 def test_delete_is_idempotent(storage: Storage, leftovers):
     save_bytes(storage, "ab/doomed", b"bye")
 

@@ -35,3 +35,28 @@ def test_stored_keys_are_random_and_names_are_metadata(app):
         row = store_file(io.BytesIO(b"x"), original_name="../../etc/passwd 课程视频.mp4")
         assert ".." not in row.key and "passwd" not in row.key and "课程" not in row.key
         assert row.original_name == "../../etc/passwd 课程视频.mp4"
+
+
+def test_orphan_sweep_removes_old_unrecorded_objects_only(app, runner):
+    import os
+    import time
+
+    from cloud.files.service import new_key
+
+    with app.app_context():
+        kept = store_file(io.BytesIO(b"recorded"), original_name="有记录.txt")
+        db.session.commit()
+        storage = get_storage()
+        old_orphan, young_orphan = new_key(), new_key()
+        storage.save(old_orphan, io.BytesIO(b"the commit after this write failed"))
+        storage.save(young_orphan, io.BytesIO(b"a job is about to commit this"))
+        day_ago = time.time() - 25 * 3600
+        for key in (old_orphan, kept.key):
+            path = os.path.join(app.config["KEPU_STORAGE_DIR"], key)
+            os.utime(path, (day_ago, day_ago))
+    result = runner.invoke(args=["resources", "sweep-orphans", "--older-than", "24"])
+    assert "removed 1 orphan object(s)" in result.output
+    with app.app_context():
+        storage = get_storage()
+        assert not storage.exists(old_orphan)
+        assert storage.exists(young_orphan) and storage.exists(kept.key)
