@@ -59,6 +59,12 @@ class Conflict(DomainError):
     message = "操作与当前状态冲突"
 
 
+class PayloadTooLarge(DomainError):
+    status = 413
+    code = "payload_too_large"
+    message = "上传的内容超过大小限制"
+
+
 class RateLimited(DomainError):
     status = 429
     code = "rate_limited"

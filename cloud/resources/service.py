@@ -10,7 +10,7 @@ import logging
 from flask import current_app
 from sqlalchemy import select
 
-from cloud.errors import NotFound, ValidationFailed
+from cloud.errors import NotFound, PayloadTooLarge, ValidationFailed
 from cloud.extensions import db
 from cloud.files.service import get_storage, store_file
 from cloud.institutions.service import require_uploader
@@ -249,7 +249,8 @@ def store_form_file(user, kind, file_storage):
             max_size=size_limit(kind),
         )
     except ObjectTooLarge:
-        raise ValidationFailed(f"文件超过{Kind(kind).label}的大小限制", details={"field": "file"}) from None
+        limit_mib = size_limit(kind) // 1024**2
+        raise PayloadTooLarge(f"文件超过{Kind(kind).label}的大小限制（{limit_mib} MB）") from None
 
 
 def store_inline_image(user, file_storage):

@@ -59,7 +59,9 @@ def test_every_transition_leaves_an_audit_row(app, client, uploader):
     rid = upload_form(client, uploader, "image", f"{TESTDATA}/images/pillow_flower.jpg").get_json()["id"]
     client.post(f"/api/v1/resources/{rid}/submit", headers=uploader)
     with app.app_context():
-        events = db.session.scalars(select(ResourceEvent).where(ResourceEvent.resource_id == rid)).all()
+        events = db.session.scalars(
+            select(ResourceEvent).where(ResourceEvent.resource_id == rid).order_by(ResourceEvent.id)
+        ).all()
         assert [(e.from_state, e.to_state) for e in events] == [
             ("draft", "processing"),
             ("processing", "processed"),
@@ -102,3 +104,62 @@ def test_another_institutions_resource_is_404(auth, client, uploader):
     assert client.get(f"/api/v1/resources/{rid}", headers=other).status_code == 404
     assert client.post(f"/api/v1/resources/{rid}/submit", headers=other).status_code == 404
     assert client.get("/api/v1/resources/mine", headers=other).get_json()["items"] == []
+
+
+@pytest.mark.parametrize("app_settings", [{"KEPU_MAX_IMAGE_BYTES": 32764 - 1}])
+def test_file_one_byte_over_the_type_limit_is_413_and_nothing_is_kept(app, client, uploader):
+    # pillow_flower.jpg is 32,764 bytes: one byte over this limit
+    response = upload_form(client, uploader, "image", f"{TESTDATA}/images/pillow_flower.jpg")
+    assert response.status_code == 413
+    assert "大小限制" in response.get_json()["error"]["message"]
+    with app.app_context():
+        assert db.session.scalar(select(Resource)) is None
+    leftovers = [f for _, _, files in os.walk(app.config["KEPU_STORAGE_DIR"]) for f in files]
+    assert leftovers == []
+
+
+@pytest.mark.parametrize("app_settings", [{"KEPU_MAX_FORM_UPLOAD_BYTES": 1024}])
+def test_form_body_over_the_limit_is_refused_before_it_is_read(client, uploader):
+    response = upload_form(client, uploader, "image", f"{TESTDATA}/images/pillow_flower.jpg")
+    assert response.status_code == 413
+    assert response.get_json()["error"]["code"] == "payload_too_large"
+
+
+def test_upload_form_with_session_cookie_needs_csrf(auth, client, uploader):
+    auth.login()
+    response = upload_form(client, {}, "image", f"{TESTDATA}/images/pillow_flower.jpg")
+    assert response.status_code == 400
+    assert response.get_json()["error"]["code"] == "csrf_failed"
+
+
+def test_original_is_served_only_as_attachment_with_nosniff(auth, client, uploader):
+    body = upload_form(
+        client, uploader, "image", f"{TESTDATA}/images/pillow_flower.jpg", name="课程图片.jpg"
+    ).get_json()
+    source = next(f for f in body["files"] if f["role"] == "source")
+    auth.login()
+    response = client.get(source["url"])
+    assert response.status_code == 200
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Content-Disposition"].startswith("attachment")
+    assert (
+        "filename*=UTF-8''%E8%AF%BE%E7%A8%8B%E5%9B%BE%E7%89%87.jpg" in response.headers["Content-Disposition"]
+    )
+    ranged = client.get(source["url"], headers={"Range": "bytes=0-9"})
+    assert ranged.status_code == 206 and len(ranged.data) == 10
+    assert ranged.headers["Content-Range"] == f"bytes 0-9/{source['size']}"
+
+
+def test_edit_metadata_and_replace_the_file_processes_again(client, uploader):
+    body = upload_form(client, uploader, "image", f"{TESTDATA}/images/pillow_flower.jpg").get_json()
+    rid = body["id"]
+    edited = client.patch(
+        f"/api/v1/resources/{rid}", json={"title": "新标题", "tags": ["花"]}, headers=uploader
+    )
+    assert edited.status_code == 200 and edited.get_json()["title"] == "新标题"
+    assert edited.get_json()["tags"] == ["花"]
+    refused = client.patch(f"/api/v1/resources/{rid}", json={"title": ""}, headers=uploader)
+    assert refused.status_code == 422 and refused.get_json()["error"]["details"]["field"] == "title"
+    client.post(f"/api/v1/resources/{rid}/submit", headers=uploader)
+    locked = client.patch(f"/api/v1/resources/{rid}", json={"title": "审核中不能改"}, headers=uploader)
+    assert locked.status_code == 422
