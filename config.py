@@ -87,6 +87,9 @@ class Config:
     # Ordinary form POSTs of a whole file (small files; big ones go through tus).
     KEPU_MAX_FORM_UPLOAD_BYTES = _env_int("KEPU_MAX_FORM_UPLOAD_BYTES", 64 * 1024**2)
 
+    # The Whoosh search index (one writer: the worker; readers: every web process).
+    KEPU_INDEX_DIR = _env("KEPU_INDEX_DIR", str(_INSTANCE / "search-index"))
+
     # Processing jobs: how long a worker may stay silent before its job is given to another,
     # and where jobs keep their scratch files (the system temp directory by default).
     KEPU_JOB_LEASE_SECONDS = _env_int("KEPU_JOB_LEASE_SECONDS", 600)

@@ -77,20 +77,23 @@ def register_errors(app):
 
 
 def register_blueprints(app):
-    from cloud import accounts, api, main, regions, resources
-    from cloud.uploads import bp as uploads_bp
+    from cloud import accounts, api, institutions, main, messages, regions, resources, review, uploads
 
     for blueprint in (
         main.bp,
         accounts.bp,
         accounts.api_bp,
         regions.bp,
+        institutions.bp,
         resources.bp,
         resources.api_bp,
+        uploads.bp,
+        review.bp,
+        review.api_bp,
+        messages.bp,
         api.bp,
     ):
         app.register_blueprint(blueprint)
-    app.register_blueprint(uploads_bp)
 
 
 def register_commands(app):

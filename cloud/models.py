@@ -3,19 +3,23 @@
 from cloud.accounts.models import AuthSession, Captcha, SmsMessage, User, UserRole
 from cloud.files.models import StoredFile
 from cloud.institutions.models import Institution
+from cloud.messages.models import Message
 from cloud.regions.models import Region
 from cloud.resources.models import ProcessingJob, Resource, ResourceEvent, ResourceFile
+from cloud.review.models import ReviewDecision
 from cloud.uploads.models import Upload
 
 __all__ = [
     "AuthSession",
     "Captcha",
     "Institution",
+    "Message",
     "ProcessingJob",
     "Region",
     "Resource",
     "ResourceEvent",
     "ResourceFile",
+    "ReviewDecision",
     "SmsMessage",
     "StoredFile",
     "Upload",

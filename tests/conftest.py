@@ -57,6 +57,7 @@ def make_app(database_url, tmp_path, **overrides):
         SQLALCHEMY_DATABASE_URI=database_url,
         KEPU_STORAGE_DIR=str(tmp_path / "objects"),
         KEPU_SMS_OUTBOX=str(tmp_path / "sms.jsonl"),
+        KEPU_INDEX_DIR=str(tmp_path / "search-index"),
         RATELIMIT_STORAGE_URI="memory://",
     )
     settings.update(overrides)

@@ -62,7 +62,9 @@ class User(UserMixin, db.Model):
         back_populates="user", cascade="all, delete-orphan", lazy="selectin"
     )
     region = relationship("Region", lazy="joined")
-    institution = relationship("Institution", back_populates="members", lazy="joined")
+    institution = relationship(
+        "Institution", back_populates="members", lazy="joined", foreign_keys=[institution_id]
+    )
 
     @property
     def roles(self):

@@ -268,3 +268,28 @@ def _import_informant_row(row, seen):
     db.session.add(user)
     db.session.flush()
     return "created"
+
+
+ASSIGNABLE_ROLES = (Role.REVIEWER, Role.ADMIN)
+
+
+def set_role(admin, login, role, grant):
+    """Grant or remove the reviewer or admin role. Raises ValidationFailed, PermissionDenied."""
+    from cloud.errors import PermissionDenied
+
+    if not admin.has_role(Role.ADMIN):
+        raise PermissionDenied()
+    if role not in ASSIGNABLE_ROLES:
+        raise ValidationFailed("只能分配审核专家或管理员角色")
+    user = find_by_login(login)
+    if user is None:
+        raise ValidationFailed("找不到该账号")
+    if not grant and user.id == admin.id and role == Role.ADMIN:
+        raise ValidationFailed("不能取消自己的管理员角色")
+    has = user.has_role(role)
+    if grant and not has:
+        user.role_rows.append(UserRole(role=role))
+    elif not grant and has:
+        user.role_rows = [r for r in user.role_rows if r.role != role]
+    db.session.flush()
+    return user

@@ -18,6 +18,9 @@ class StoredFile(db.Model):
     # The uploader's own file name, Chinese and all; only ever sent back through filename*.
     original_name: Mapped[str] = mapped_column(String(255), default="")
     created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
+    # Set by `flask storage verify` when the object is missing or its bytes changed; such a
+    # file's resource cannot be approved until it is uploaded again.
+    damaged_at: Mapped[object | None] = mapped_column(UTCDateTime)
 
     def __repr__(self):
         return f"<StoredFile {self.id} {self.key}>"

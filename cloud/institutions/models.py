@@ -34,10 +34,18 @@ class Institution(db.Model):
     contact_name: Mapped[str] = mapped_column(String(50), default="")
     contact_phone: Mapped[str] = mapped_column(String(20), default="")
     status: Mapped[str] = mapped_column(String(16), default=VerificationStatus.UNVERIFIED)
+    # The business licence or authorisation letter: stored privately, shown to admins only.
+    licence_file_id: Mapped[int | None] = mapped_column(ForeignKey("stored_file.id"))
+    applicant_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", use_alter=True))
+    reject_reason: Mapped[str] = mapped_column(String(500), default="")
     created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
+    submitted_at: Mapped[object | None] = mapped_column(UTCDateTime)
     verified_at: Mapped[object | None] = mapped_column(UTCDateTime)
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", use_alter=True))
 
-    members = relationship("User", back_populates="institution")
+    members = relationship("User", back_populates="institution", foreign_keys="User.institution_id")
+    licence_file = relationship("StoredFile")
+    applicant = relationship("User", foreign_keys=[applicant_id])
 
     @property
     def is_verified(self):

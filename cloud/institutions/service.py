@@ -1,7 +1,10 @@
 """Institution operations. They flush; the caller commits."""
 
+from flask import current_app
+from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import select
 
+from cloud.accounts.models import Role
 from cloud.errors import Conflict, PermissionDenied, ValidationFailed
 from cloud.extensions import db
 from cloud.institutions.credit_code import normalize_credit_code
@@ -39,3 +42,147 @@ def require_uploader(user):
     """Raise PermissionDenied unless ``user`` belongs to a verified institution."""
     if user is None or not user.can_upload:
         raise PermissionDenied("只有通过机构认证的机构用户才能上传资源")
+
+
+LICENCE_TYPES = {"image/jpeg", "image/png", "application/pdf"}
+LICENCE_MAX = 20 * 1024 * 1024
+
+
+def store_licence(user, file_storage):
+    """Store the uploaded licence privately; its type is read from its first bytes.
+
+    Returns the StoredFile, or None when no file was sent. Raises ValidationFailed, PayloadTooLarge.
+    """
+    from cloud.errors import PayloadTooLarge
+    from cloud.files.service import get_storage, store_file
+    from cloud.media.sniff import SNIFF_BYTES, display_name, sniff_bytes
+    from storage import ObjectTooLarge
+
+    if file_storage is None or not getattr(file_storage, "filename", ""):
+        return None
+    try:
+        stored = store_file(file_storage.stream, original_name=display_name(file_storage.filename),
+                            max_size=LICENCE_MAX)  # fmt: skip
+    except ObjectTooLarge:
+        raise PayloadTooLarge("证明文件不能超过 20 MB") from None
+    length = min(stored.size, SNIFF_BYTES)
+    head = b"".join(get_storage().open(stored.key, 0, length - 1)) if length else b""
+    stored.content_type = sniff_bytes(head).mime
+    if stored.content_type not in LICENCE_TYPES:
+        raise ValidationFailed("证明文件须为 jpg、png 或 pdf 格式", details={"field": "licence"})
+    return stored
+
+
+def apply(user, fields, licence_file):
+    """机构认证: apply (or re-apply after a rejection) for ``user``'s institution.
+
+    ``fields``: name, credit_code, kind, region_code, contact_name, contact_phone. ``licence_file``
+    is the stored business licence / authorisation letter (image or PDF, checked by content).
+    Raises ValidationFailed, Conflict.
+    """
+    from cloud.accounts.phone import normalize_phone
+    from cloud.regions.models import Region
+
+    if not user.has_role(Role.INSTITUTION):
+        raise PermissionDenied("只有机构用户可以申请机构认证")
+    current = user.institution
+    if current is not None and current.status in (VerificationStatus.PENDING, VerificationStatus.VERIFIED):
+        raise Conflict("机构认证已提交或已通过")
+    code = normalize_credit_code(fields.get("credit_code"))
+    if code is None:
+        raise ValidationFailed("统一社会信用代码无效，请核对后重新输入", details={"field": "credit_code"})
+    name = (fields.get("name") or "").strip()
+    if not name or len(name) > 200:
+        raise ValidationFailed("请填写机构名称", details={"field": "name"})
+    if fields.get("kind") not in INSTITUTION_TYPES:
+        raise ValidationFailed("请选择机构类型", details={"field": "kind"})
+    region_code = fields.get("region_code") or None
+    if region_code is None or db.session.get(Region, region_code) is None:
+        raise ValidationFailed("请选择所在地区", details={"field": "region_code"})
+    contact_name = (fields.get("contact_name") or "").strip()
+    if not contact_name or len(contact_name) > 50:
+        raise ValidationFailed("请填写联系人", details={"field": "contact_name"})
+    contact_phone = normalize_phone(fields.get("contact_phone") or "")
+    if contact_phone is None:
+        raise ValidationFailed("请填写正确的联系人手机号", details={"field": "contact_phone"})
+    if licence_file is None or licence_file.content_type not in LICENCE_TYPES:
+        raise ValidationFailed("请上传营业执照或授权书（jpg、png 或 pdf）", details={"field": "licence"})
+    other = db.session.scalar(select(Institution).where(Institution.credit_code == code))
+    if other is not None and other is not current:
+        raise Conflict("该机构已登记，请联系机构管理员邀请您加入")
+    institution = current or Institution(credit_code=code)
+    if current is None:
+        db.session.add(institution)
+    institution.name, institution.credit_code, institution.kind = name, code, fields["kind"]
+    institution.region_code = region_code
+    institution.contact_name, institution.contact_phone = contact_name, contact_phone
+    institution.licence_file = licence_file
+    institution.status = VerificationStatus.PENDING
+    institution.reject_reason = ""
+    institution.submitted_at = utcnow()
+    institution.applicant_id = user.id
+    db.session.flush()
+    user.institution_id = institution.id
+    user.is_institution_manager = True
+    db.session.flush()
+    return institution
+
+
+def verification_queue():
+    stmt = select(Institution).where(Institution.status == VerificationStatus.PENDING)
+    return db.session.scalars(stmt.order_by(Institution.submitted_at.asc())).all()
+
+
+def decide(admin, institution, approve, reason=""):
+    """Verify or reject a pending application (admins). Returns after-commit callbacks."""
+    from cloud.messages.service import notify
+
+    if not admin.has_role(Role.ADMIN):
+        raise PermissionDenied()
+    if institution.status != VerificationStatus.PENDING:
+        raise Conflict("该申请不在审核中")
+    reason = (reason or "").strip()
+    if not approve and not reason:
+        raise ValidationFailed("请填写不通过的原因", details={"field": "reason"})
+    institution.status = VerificationStatus.VERIFIED if approve else VerificationStatus.REJECTED
+    institution.reject_reason = "" if approve else reason[:500]
+    institution.verified_at = utcnow() if approve else None
+    institution.decided_by_id = admin.id
+    db.session.flush()
+    applicant = institution.applicant
+    if applicant is None:
+        return []
+    if approve:
+        text = f"“{institution.name}”已通过机构认证，现在可以上传资源。"
+        sms_text = f"您的机构“{institution.name[:20]}”已通过机构认证，现在可以上传资源。"
+        return notify(applicant, "机构认证已通过", text, link="/upload", sms_text=sms_text)
+    sms_text = "您的机构认证未通过，请登录查看原因并修改后重新提交。"
+    return notify(applicant, "机构认证未通过", reason, link="/institution", sms_text=sms_text)
+
+
+def invite_token(institution):
+    """A link token a manager hands colleagues; it only works while the institution is verified."""
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="institution-invite").dumps(
+        institution.id
+    )
+
+
+def join(user, token):
+    """Join the institution a manager invited ``user`` to. Raises ValidationFailed, Conflict."""
+    try:
+        institution_id = URLSafeSerializer(current_app.config["SECRET_KEY"], salt="institution-invite").loads(
+            token
+        )
+    except BadSignature:
+        raise ValidationFailed("邀请链接无效") from None
+    institution = db.session.get(Institution, institution_id)
+    if institution is None or not institution.is_verified:
+        raise ValidationFailed("邀请链接无效或机构尚未通过认证")
+    if not user.has_role(Role.INSTITUTION):
+        raise PermissionDenied("只有机构用户可以加入机构")
+    if user.institution_id is not None and user.institution_id != institution.id:
+        raise Conflict("您已属于其他机构")
+    add_member(
+        institution, user, manager=user.is_institution_manager and user.institution_id == institution.id
+    )
+    return institution

@@ -1,11 +1,12 @@
 """Home page, 资源中心 and 管理."""
 
-from flask import render_template, request
+from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
+from flask_wtf import FlaskForm
 from sqlalchemy import func, select
 
 from cloud.accounts.models import Role, User, UserRole
-from cloud.errors import NotFound
+from cloud.errors import DomainError, NotFound
 from cloud.extensions import db
 from cloud.main import bp
 
@@ -33,12 +34,52 @@ def resources():
     return render_template("main/resources.html", tabs=RESOURCE_TABS, kind=kind, query=query)
 
 
+def _require_admin():
+    if not current_user.has_role(Role.ADMIN):
+        raise NotFound()
+
+
 @bp.get("/admin")
 @login_required
 def admin():
-    if not current_user.has_role(Role.ADMIN):
-        raise NotFound()
+    from cloud.institutions.service import verification_queue
+    from cloud.review.service import queue_stats, reviewer_stats
+
+    _require_admin()
     counts = dict(db.session.execute(select(UserRole.role, func.count()).group_by(UserRole.role)).all())
     rows = [(role.label, counts.get(role.value, 0)) for role in Role]
     total = db.session.scalar(select(func.count()).select_from(User))
-    return render_template("main/admin.html", rows=rows, total=total)
+    review_count, oldest = queue_stats()
+    stats = reviewer_stats()
+    reviewers = db.session.scalars(select(User).where(User.id.in_(stats))).all() if stats else []
+    return render_template(
+        "main/admin.html",
+        rows=rows,
+        total=total,
+        review_count=review_count,
+        oldest=oldest,
+        verification_count=len(verification_queue()),
+        reviewer_rows=[(u, stats[u.id]) for u in reviewers],
+        form=FlaskForm(),
+    )
+
+
+@bp.post("/admin/roles")
+@login_required
+def change_role():
+    """Give or take the reviewer or admin role (by phone or username)."""
+    from cloud.accounts.service import set_role
+
+    _require_admin()
+    form = FlaskForm()
+    if form.validate_on_submit():
+        try:
+            set_role(current_user.user, request.form.get("login", ""), request.form.get("role", ""),
+                     request.form.get("grant") == "1")  # fmt: skip
+        except DomainError as exc:
+            db.session.rollback()
+            flash(exc.message, "error")
+        else:
+            db.session.commit()
+            flash("角色已更新", "success")
+    return redirect(url_for("main.admin"))

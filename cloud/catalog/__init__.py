@@ -1,0 +1,1 @@
+"""资源中心 (resource center): search, browsing, previews and downloads of published resources."""
