@@ -90,6 +90,9 @@ class Config:
     # The Whoosh search index (one writer: the worker; readers: every web process).
     KEPU_INDEX_DIR = _env("KEPU_INDEX_DIR", str(_INSTANCE / "search-index"))
 
+    # Lifetime of a download link (presigned on S3, signed by the app on local storage), seconds.
+    KEPU_DOWNLOAD_URL_SECONDS = _env_int("KEPU_DOWNLOAD_URL_SECONDS", 600)
+
     # Processing jobs: how long a worker may stay silent before its job is given to another,
     # and where jobs keep their scratch files (the system temp directory by default).
     KEPU_JOB_LEASE_SECONDS = _env_int("KEPU_JOB_LEASE_SECONDS", 600)

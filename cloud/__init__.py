@@ -77,7 +77,18 @@ def register_errors(app):
 
 
 def register_blueprints(app):
-    from cloud import accounts, api, institutions, main, messages, regions, resources, review, uploads
+    from cloud import (
+        accounts,
+        api,
+        catalog,
+        institutions,
+        main,
+        messages,
+        regions,
+        resources,
+        review,
+        uploads,
+    )
 
     for blueprint in (
         main.bp,
@@ -90,6 +101,8 @@ def register_blueprints(app):
         uploads.bp,
         review.bp,
         review.api_bp,
+        catalog.bp,
+        catalog.api_bp,
         messages.bp,
         api.bp,
     ):
@@ -98,6 +111,7 @@ def register_blueprints(app):
 
 def register_commands(app):
     from cloud.accounts.cli import users_cli
+    from cloud.catalog.cli import search_cli
     from cloud.files.cli import storage_cli
     from cloud.institutions.cli import institutions_cli
     from cloud.regions.cli import regions_cli
@@ -111,3 +125,4 @@ def register_commands(app):
     app.cli.add_command(resources_cli)
     app.cli.add_command(worker_command)
     app.cli.add_command(uploads_cli)
+    app.cli.add_command(search_cli)

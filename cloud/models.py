@@ -1,6 +1,7 @@
 """Imports every feature's models so the mapper and Alembic see the whole schema."""
 
 from cloud.accounts.models import AuthSession, Captcha, SmsMessage, User, UserRole
+from cloud.catalog.models import DownloadEvent, SearchLog
 from cloud.files.models import StoredFile
 from cloud.institutions.models import Institution
 from cloud.messages.models import Message
@@ -12,6 +13,7 @@ from cloud.uploads.models import Upload
 __all__ = [
     "AuthSession",
     "Captcha",
+    "DownloadEvent",
     "Institution",
     "Message",
     "ProcessingJob",
@@ -20,6 +22,7 @@ __all__ = [
     "ResourceEvent",
     "ResourceFile",
     "ReviewDecision",
+    "SearchLog",
     "SmsMessage",
     "StoredFile",
     "Upload",

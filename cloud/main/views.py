@@ -25,15 +25,6 @@ def index():
     return render_template("main/index.html", tabs=RESOURCE_TABS[1:])
 
 
-@bp.get("/resources")
-def resources():
-    kind = request.args.get("type", "")
-    if kind not in dict(RESOURCE_TABS):
-        kind = ""
-    query = request.args.get("q", "").strip()[:100]
-    return render_template("main/resources.html", tabs=RESOURCE_TABS, kind=kind, query=query)
-
-
 def _require_admin():
     if not current_user.has_role(Role.ADMIN):
         raise NotFound()

@@ -4,10 +4,11 @@ from flask import current_app, jsonify, request
 
 from cloud.api.blueprint import api_blueprint, api_user
 from cloud.api.openapi import operation
-from cloud.errors import ValidationFailed
+from cloud.catalog import service as catalog
+from cloud.errors import NotFound, ValidationFailed
 from cloud.extensions import db
 from cloud.resources import service
-from cloud.resources.schema import RESOURCE_SCHEMA, resource_json
+from cloud.resources.schema import RESOURCE_SCHEMA, published_json, resource_json
 
 bp = api_blueprint("resources")
 
@@ -81,11 +82,15 @@ def my_resources():
 
 
 @bp.get("/resources/<int:resource_id>")
-@operation("A resource with its renditions and processing status (owner view)", tags=["resources"],
+@operation("A resource: the owner's view with processing status, else the published view", tags=["resources"],
            response=RESOURCE_SCHEMA)  # fmt: skip
 def get_resource(resource_id):
-    resource = service.get_own_resource(api_user(), resource_id)
-    return jsonify(resource_json(resource))
+    user = api_user(required=False)
+    try:
+        return jsonify(resource_json(service.get_own_resource(user, resource_id)))
+    except NotFound:
+        # Not theirs: the published view, or the same 404 for anything unpublished.
+        return jsonify(published_json(catalog.published(resource_id)))
 
 
 @bp.patch("/resources/<int:resource_id>")

@@ -89,21 +89,31 @@ def inline_sources(resource):
 def find_inline_image(user, token):
     """The file to serve for an article-image URL, or NotFound.
 
-    After processing, the re-encoded rendition; before (the author's own preview while writing),
-    the original, to members of the institution that uploaded it only.
+    Once the article is processed: its re-encoded rendition, to anyone who may read the article
+    (everyone when it is published, its institution before). Before processing (the author's own
+    preview while writing): the original, to members of the uploading institution only.
     """
-    institution_id = user.institution_id if user is not None else None
-    file_id = parse_token(token, institution_id)
-    if file_id is None:
+    from cloud.resources.lifecycle import is_visible_to_stations
+
+    match = _TOKEN.match(token or "")
+    if not match:
         raise NotFound()
-    rendition = db.session.scalar(
+    file_id = int(match.group(1))
+    renditions = db.session.scalars(
         db.select(ResourceFile).where(
             ResourceFile.role == Role.INLINE_IMAGE,
             ResourceFile.facts["source_file_id"].as_integer() == file_id,
         )
-    )
-    if rendition is not None:
-        return rendition.stored_file, rendition.mime_type
+    ).all()
+    own_institution = user.institution_id if user is not None else None
+    for rendition in renditions:
+        resource = rendition.resource
+        if parse_token(token, resource.institution_id) != file_id:
+            continue
+        if is_visible_to_stations(resource) or resource.institution_id == own_institution:
+            return rendition.stored_file, rendition.mime_type
+    if parse_token(token, own_institution) != file_id:
+        raise NotFound()
     stored = db.session.get(StoredFile, file_id)
     if stored is None:
         raise NotFound()

@@ -43,6 +43,7 @@ class Role(enum.StrEnum):
     LISTENING = "listening"
     INLINE_IMAGE = "inline-image"  # an article's picture, re-encoded for readers
     INLINE_SOURCE = "inline-source"  # the picture as the author uploaded it
+    PRINT = "print"  # a wall chart as a PDF at its physical size, for stations without Photoshop
 
 
 # Files the author provided; everything else is made by processing and replaced by each run.
@@ -66,9 +67,16 @@ class Resource(db.Model):
     state: Mapped[str] = mapped_column(String(16), default=State.DRAFT)
     created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
+    submitted_at: Mapped[object | None] = mapped_column(UTCDateTime)
+    published_at: Mapped[object | None] = mapped_column(UTCDateTime, index=True)
+    download_count: Mapped[int] = mapped_column(default=0)
+    # A reviewer's claim: while it lasts, nobody else decides on this resource.
+    claimed_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    claim_expires_at: Mapped[object | None] = mapped_column(UTCDateTime)
 
     institution = relationship("Institution", lazy="joined")
-    uploader = relationship("User", lazy="joined")
+    uploader = relationship("User", lazy="joined", foreign_keys=[uploader_id])
+    claimed_by = relationship("User", foreign_keys=[claimed_by_id])
     files: Mapped[list["ResourceFile"]] = relationship(
         back_populates="resource", cascade="all, delete-orphan", order_by="ResourceFile.id"
     )

@@ -115,6 +115,13 @@ def process_wallchart(source, workdir, progress, title):
     preview = wallchart.make_wallchart_preview(source, preview_path)
     thumb_path = os.path.join(workdir, "thumbnail.jpg")
     thumb = image_tools.make_thumbnail(preview_path, thumb_path)
+    outputs = [
+        Output(Role.PREVIEW, preview_path, "image/jpeg", f"{title}.jpg", _size(preview)),
+        Output(Role.THUMBNAIL, thumb_path, "image/jpeg", f"{title}.jpg", _size(thumb)),
+    ]
+    if facts.format in ("PSD", "PSB"):
+        progress("生成打印版PDF", 60)
+        outputs.append(make_print_pdf(source, workdir, facts, title))
     return Result(
         source_facts={
             "width": facts.width,
@@ -131,11 +138,32 @@ def process_wallchart(source, workdir, progress, title):
             "warnings": list(facts.warnings),
             "format": facts.format,
         },
-        outputs=[
-            Output(Role.PREVIEW, preview_path, "image/jpeg", f"{title}.jpg", _size(preview)),
-            Output(Role.THUMBNAIL, thumb_path, "image/jpeg", f"{title}.jpg", _size(thumb)),
-        ],
+        outputs=outputs,
     )
+
+
+PRINT_DEFAULT_DPI = 300  # when a PSD states none, print it as designed for 300 dpi
+
+
+def make_print_pdf(source, workdir, facts, title):
+    """A PDF of a PSD/PSB wall chart at its physical size, for stations without Photoshop.
+
+    The full-size composite goes through the same guarded path as previews (header checked,
+    pixel limit, sRGB), then into a one-page PDF whose page is pixels / DPI inches.
+    """
+    from PIL import Image
+
+    full_jpeg = os.path.join(workdir, "print.jpg")
+    wallchart.make_wallchart_preview(source, full_jpeg, max(facts.width, facts.height))
+    dpi = facts.dpi_x or PRINT_DEFAULT_DPI
+    pdf_path = os.path.join(workdir, "print.pdf")
+    with Image.open(full_jpeg, formats=("JPEG",)) as image:
+        image.save(pdf_path, "PDF", resolution=dpi, title=title)
+    os.unlink(full_jpeg)
+    facts_out = {"width": facts.width, "height": facts.height, "dpi": dpi}
+    facts_out["width_mm"] = round(facts.width / dpi * 25.4, 1)
+    facts_out["height_mm"] = round(facts.height / dpi * 25.4, 1)
+    return Output(Role.PRINT, pdf_path, "application/pdf", f"{title}（打印版）.pdf", facts_out)
 
 
 def process_article(resource, workdir, progress, title):

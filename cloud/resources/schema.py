@@ -93,3 +93,36 @@ RESOURCE_SCHEMA = {
         "history": {"type": "array", "items": {"type": "object"}},
     },
 }
+
+
+def published_json(resource):
+    """The station's view of a published resource."""
+    from cloud.catalog.service import DOWNLOADS
+
+    data = {
+        "id": resource.id,
+        "kind": resource.kind,
+        "kind_label": resource.kind_label,
+        "title": resource.title,
+        "summary": resource.summary,
+        "channel": resource.channel,
+        "tags": resource.tag_list,
+        "institution": resource.institution.name,
+        "published_at": resource.published_at.isoformat() if resource.published_at else None,
+        "downloads": resource.download_count,
+        "page_url": url_for("catalog.detail", resource_id=resource.id),
+        "thumbnail_url": None,
+        "renditions": {},
+    }
+    thumb = resource.file("thumbnail")
+    if thumb is not None:
+        data["thumbnail_url"] = url_for("catalog.media", resource_id=resource.id, file_id=thumb.id)
+    for rendition, role in DOWNLOADS.get(resource.kind, {}).items():
+        rf = resource.file(role)
+        if rf is not None:
+            data["renditions"][rendition] = {
+                "size": rf.size,
+                "mime_type": rf.mime_type,
+                **{k: getattr(rf, k) for k in FILE_FACTS if getattr(rf, k) is not None},
+            }
+    return data

@@ -203,6 +203,7 @@ def submit(user, resource):
     if state not in (State.PROCESSED, State.REJECTED):
         raise ValidationFailed(f"“{state.label}”状态的资源不能提交审核")
     transition(resource, State.PENDING_REVIEW, actor=user, comment="提交审核")
+    resource.submitted_at = utcnow()
 
 
 def size_limit(kind):

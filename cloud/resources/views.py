@@ -46,9 +46,10 @@ def write_article():
 
 
 @bp.get("/media/article-images/<token>")
-@login_required
 def article_image(token):
-    stored, mime = articles.find_inline_image(current_user.user, token)
+    """An article's picture: public once the article is published (see find_inline_image)."""
+    user = current_user.user if current_user.is_authenticated else None
+    stored, mime = articles.find_inline_image(user, token)
     return send_stored_file(stored, mimetype=mime, max_age=3600)
 
 

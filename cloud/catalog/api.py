@@ -1,0 +1,52 @@
+"""``/api/v1/search``, the published view of a resource, and download redirects."""
+
+from flask import jsonify, request
+
+from cloud.api.blueprint import api_blueprint, api_user
+from cloud.api.openapi import operation
+from cloud.catalog import downloads, service
+from cloud.extensions import db
+from cloud.resources.schema import published_json
+
+bp = api_blueprint("catalog")
+
+SEARCH_PARAMS = [
+    {"name": name, "in": "query", "schema": {"type": "string"}}
+    for name in ("q", "type", "channel", "institution", "from", "to", "sort", "page")
+]
+
+
+@bp.get("/search")
+@operation(
+    "Search published resources (Chinese keywords, AND; quoted phrases; filters; sort; pages)",
+    tags=["catalog"],
+    auth=False,
+    parameters=SEARCH_PARAMS,
+    response={"type": "object", "properties": {"total": {"type": "integer"}, "items": {"type": "array"}}},
+)
+def search():
+    user = api_user(required=False)
+    params = service.parse_params(request.args)
+    page = service.search(params, user)
+    db.session.commit()
+    items = []
+    for resource, hit in page.items:
+        item = published_json(resource)
+        item.update(title_html=hit.title_html, summary_html=hit.summary_html, score=hit.score)
+        items.append(item)
+    return jsonify({"total": page.total, "page": page.page, "pages": page.pages, "items": items})
+
+
+@bp.get("/resources/<int:resource_id>/download")
+@operation(
+    "Download a published resource's file: redirects to a short-lived link",
+    tags=["catalog"],
+    parameters=[
+        {"name": "rendition", "in": "query", "schema": {"enum": ["sd", "source", "print", "listening"]}}
+    ],
+    status=302,
+)
+def download(resource_id):
+    user = api_user()
+    resource = service.published(resource_id)
+    return downloads.link(user, resource, request.args.get("rendition", "source"))

@@ -1,0 +1,16 @@
+"""``flask search …`` commands."""
+
+import click
+from flask.cli import AppGroup
+
+search_cli = AppGroup("search", help="The search index.")
+
+
+@search_cli.command("reindex")
+def reindex_command():
+    """Rebuild the index from the database into a fresh directory and swap it in."""
+    from cloud.catalog.service import all_documents
+    from cloud.catalog.tasks import open_index
+
+    count = open_index().rebuild(all_documents())
+    click.echo(f"indexed {count} published resource(s)")

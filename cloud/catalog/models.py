@@ -1,0 +1,42 @@
+"""What stations do in the resource center: downloads and searches."""
+
+from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from cloud.extensions import db
+from cloud.models_base import UTCDateTime, utcnow
+
+
+class DownloadEvent(db.Model):
+    """One download: who (and their station's region), what, which rendition, when."""
+
+    __tablename__ = "download_event"
+    __table_args__ = (Index("ix_download_event_resource_created", "resource_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id"), index=True)
+    resource_id: Mapped[int] = mapped_column(ForeignKey("resource.id", ondelete="CASCADE"))
+    resource_file_id: Mapped[int | None] = mapped_column(ForeignKey("resource_file.id", ondelete="SET NULL"))
+    rendition: Mapped[str] = mapped_column(String(16))
+    region_code: Mapped[str | None] = mapped_column(String(12), index=True)
+    institution_id: Mapped[int | None] = mapped_column(ForeignKey("institution.id"))
+    created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+    def __repr__(self):
+        return f"<DownloadEvent {self.resource_id}/{self.rendition} by {self.user_id}>"
+
+
+class SearchLog(db.Model):
+    """A search as typed, and how many results it found (热门搜索 / 无结果搜索)."""
+
+    __tablename__ = "search_log"
+    __table_args__ = (Index("ix_search_log_query_created", "query", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    query: Mapped[str] = mapped_column(String(100))
+    result_count: Mapped[int]
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+    def __repr__(self):
+        return f"<SearchLog {self.query!r} {self.result_count}>"

@@ -1,0 +1,203 @@
+"""The resource center: searching, showing and handing out published resources."""
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from flask import current_app
+from sqlalchemy import func, select, update
+
+from cloud.catalog.models import DownloadEvent, SearchLog
+from cloud.catalog.tasks import open_index
+from cloud.errors import NotFound, ValidationFailed
+from cloud.extensions import db
+from cloud.models_base import utcnow
+from cloud.resources.lifecycle import is_visible_to_stations
+from cloud.resources.models import CHANNELS, KIND_LABELS, Kind, Resource, Role
+
+SORTS = {"relevance": "相关度", "newest": "最新", "downloads": "下载最多"}
+PER_PAGE = 20
+
+# What a station can download, per type: rendition name → the file role it is.
+DOWNLOADS = {
+    Kind.VIDEO: {"sd": Role.SD, "source": Role.SOURCE},
+    Kind.WALLCHART: {"source": Role.SOURCE, "print": Role.PRINT},
+    Kind.IMAGE: {"source": Role.SOURCE},
+    Kind.AUDIO: {"source": Role.SOURCE, "listening": Role.LISTENING},
+}
+# Renditions anyone may see inline on the published pages (never the source).
+PREVIEW_ROLES = {Role.THUMBNAIL, Role.PREVIEW, Role.POSTER, Role.SD, Role.LISTENING, Role.INLINE_IMAGE}
+
+
+@dataclass
+class SearchParams:
+    q: str = ""
+    kind: str | None = None
+    channel: str | None = None
+    institution_id: int | None = None
+    date_from: date | None = None
+    date_to: date | None = None
+    sort: str = "relevance"
+    page: int = 1
+
+
+def parse_params(args):
+    """SearchParams from query-string args; unknown values are ignored, bad ones refused."""
+    params = SearchParams(q=(args.get("q") or "").strip()[:100])
+    if args.get("type") in KIND_LABELS or args.get("kind") in KIND_LABELS:
+        params.kind = args.get("type") or args.get("kind")
+    if args.get("channel") in CHANNELS:
+        params.channel = args.get("channel")
+    if args.get("sort") in SORTS:
+        params.sort = args["sort"]
+    try:
+        params.page = max(1, min(int(args.get("page", 1)), 500))
+        if args.get("institution"):
+            params.institution_id = int(args["institution"])
+        if args.get("from"):
+            params.date_from = date.fromisoformat(args["from"])
+        if args.get("to"):
+            params.date_to = date.fromisoformat(args["to"])
+    except ValueError:
+        raise ValidationFailed("筛选条件格式有误（日期形如 2026-01-31）") from None
+    return params
+
+
+@dataclass
+class Page:
+    total: int
+    items: list  # (resource, hit)
+    page: int
+    pages: int
+
+
+def search(params, user=None):
+    """One page of published resources for ``params``; the query is logged for the admins.
+
+    Hits whose row is no longer published (withdrawn a moment ago, before the worker removed it
+    from the index) are dropped, so nothing unpublished is ever shown.
+    """
+    index = open_index()
+    if not index.exists():
+        return Page(0, [], params.page, 0)
+    results = index.search(
+        params.q,
+        kind=params.kind,
+        channel=params.channel,
+        institution_id=params.institution_id,
+        date_from=params.date_from,
+        date_to=params.date_to,
+        sort=params.sort,
+        page=params.page,
+        per_page=PER_PAGE,
+    )
+    ids = [int(hit.id) for hit in results.hits]
+    rows = (
+        {r.id: r for r in db.session.scalars(select(Resource).where(Resource.id.in_(ids))).unique()}
+        if ids
+        else {}
+    )
+    items = [
+        (rows[int(h.id)], h)
+        for h in results.hits
+        if int(h.id) in rows and is_visible_to_stations(rows[int(h.id)])
+    ]
+    total = results.total - (len(results.hits) - len(items))
+    if params.q and params.page == 1:
+        db.session.add(SearchLog(query=params.q, result_count=total, user_id=getattr(user, "id", None)))
+        db.session.flush()
+    return Page(total, items, results.page, results.pages)
+
+
+def related(resource, limit=6):
+    """Published resources of the same channel sharing the most tags, newest first."""
+    index = open_index()
+    if not index.exists():
+        return []
+    results = index.search("", channel=resource.channel, sort="newest", per_page=limit * 3)
+    ids = [int(h.id) for h in results.hits if int(h.id) != resource.id]
+    if not ids:
+        return []
+    rows = db.session.scalars(select(Resource).where(Resource.id.in_(ids))).unique().all()
+    tags = set(resource.tag_list)
+    rows = [r for r in rows if is_visible_to_stations(r)]
+    return sorted(rows, key=lambda r: (-len(tags & set(r.tag_list)), -r.id))[:limit]
+
+
+def popular_queries(days=30, limit=20, zero_only=False):
+    since = utcnow() - timedelta(days=days)
+    stmt = select(SearchLog.query, func.count()).where(SearchLog.created_at > since)
+    if zero_only:
+        stmt = stmt.where(SearchLog.result_count == 0)
+    stmt = stmt.group_by(SearchLog.query).order_by(func.count().desc(), SearchLog.query).limit(limit)
+    return db.session.execute(stmt).all()
+
+
+def published(resource_id):
+    """The published resource ``resource_id``; NotFound for anything else, whoever asks."""
+    resource = db.session.get(Resource, resource_id) if isinstance(resource_id, int) else None
+    if resource is None or not is_visible_to_stations(resource):
+        raise NotFound("资源不存在或已下架")
+    return resource
+
+
+def preview_file(resource, file_id):
+    rf = next((f for f in resource.files if f.id == file_id and f.role in PREVIEW_ROLES), None)
+    if rf is None:
+        raise NotFound()
+    return rf
+
+
+def download_file(resource, rendition):
+    """The file behind a download button. Raises NotFound for a rendition this type lacks."""
+    role = DOWNLOADS.get(Kind(resource.kind), {}).get(rendition)
+    rf = resource.file(role) if role else None
+    if rf is None:
+        raise NotFound("没有这种下载文件")
+    return rf
+
+
+def download_name(resource, rf, rendition):
+    ext = rf.stored_file.original_name.rsplit(".", 1)[-1] if "." in rf.stored_file.original_name else "bin"
+    suffix = {"sd": "（标清）", "print": "（打印版）"}.get(rendition, "")
+    if rendition == "print":
+        ext = "pdf"
+    return f"{resource.title}{suffix}.{ext}"
+
+
+def record_download(user, resource, rf, rendition):
+    """Write the download event and count it; the index's download count follows via the worker."""
+    db.session.add(
+        DownloadEvent(
+            user_id=user.id,
+            resource_id=resource.id,
+            resource_file_id=rf.id if rf is not None else None,
+            rendition=rendition,
+            region_code=user.region_code,
+            institution_id=user.institution_id,
+        )
+    )
+    db.session.execute(
+        update(Resource).where(Resource.id == resource.id).values(download_count=Resource.download_count + 1)
+    )
+    db.session.flush()
+
+
+def link_seconds():
+    return current_app.config["KEPU_DOWNLOAD_URL_SECONDS"]
+
+
+def reindex_later(resource_id):
+    """Refresh the resource's download count in the index (the worker writes)."""
+    from cloud.catalog.tasks import index_resource
+
+    index_resource(resource_id)
+
+
+def all_documents():
+    """Every published resource as a search document (for rebuilding the index)."""
+    from cloud.catalog.tasks import document
+    from cloud.resources.lifecycle import State
+
+    stmt = select(Resource).where(Resource.state == State.APPROVED).order_by(Resource.id)
+    for resource in db.session.scalars(stmt).unique():
+        yield document(resource)

@@ -1,0 +1,94 @@
+"""资源中心 pages: search and browse, a detail page per type, previews and downloads."""
+
+import io
+import zipfile
+
+from flask import Response, render_template, request
+from flask_login import current_user, login_required
+
+from cloud.catalog import bp, downloads, service
+from cloud.errors import DomainError
+from cloud.extensions import db
+from cloud.files.service import get_storage
+from cloud.files.serving import send_stored_file
+from cloud.resources.models import CHANNELS, KIND_LABELS, Role
+from storage import content_disposition
+
+TABS = [("", "全部"), *KIND_LABELS.items()]
+
+
+@bp.get("/resources")
+def index():
+    user = current_user.user if current_user.is_authenticated else None
+    error = None
+    try:
+        params = service.parse_params(request.args)
+    except DomainError as exc:
+        params, error = service.SearchParams(), exc.message
+    page = service.search(params, user)
+    db.session.commit()
+    return render_template(
+        "catalog/index.html",
+        params=params,
+        page=page,
+        tabs=TABS,
+        channels=CHANNELS,
+        sorts=service.SORTS,
+        error=error,
+        popular=service.popular_queries(limit=8) if not page.total else [],
+    )
+
+
+@bp.get("/resources/<int:resource_id>")
+def detail(resource_id):
+    resource = service.published(resource_id)
+    return render_template("catalog/detail.html", resource=resource, related=service.related(resource))
+
+
+@bp.get("/resources/<int:resource_id>/media/<int:file_id>")
+def media(resource_id, file_id):
+    """Previews, the SD player's video, thumbnails: inline, public for published resources."""
+    resource = service.published(resource_id)
+    rf = service.preview_file(resource, file_id)
+    return send_stored_file(rf.stored_file, mimetype=rf.mime_type, max_age=3600)
+
+
+@bp.get("/resources/<int:resource_id>/download/<rendition>")
+@login_required
+def download(resource_id, rendition):
+    resource = service.published(resource_id)
+    if rendition == "zip" and resource.kind == "article":
+        return _article_zip(resource)
+    return downloads.link(current_user.user, resource, rendition)
+
+
+@bp.get("/files/<token>")
+def signed_file(token):
+    """A signed, expiring download link (local storage): streamed with Range, as an attachment."""
+    _resource, rf, name = downloads.resolve(token)
+    return send_stored_file(rf.stored_file, mimetype=rf.mime_type, as_attachment=True, download_name=name)
+
+
+def _article_zip(resource):
+    """图文 download: the article's HTML and its pictures in one ZIP (built in memory: small)."""
+    storage = get_storage()
+    buffer = io.BytesIO()
+    html = resource.body_html
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for number, rf in enumerate((f for f in resource.files if f.role == Role.INLINE_IMAGE), 1):
+            name = f"images/{number}.jpg"
+            archive.writestr(name, b"".join(storage.open(rf.stored_file.key)))
+            source_id = rf.facts.get("source_file_id")
+            html = html.replace(f"/media/article-images/{source_id}.", f"{name}#")
+        page = (
+            f'<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>{resource.title}</title>'
+            f"</head><body><h1>{resource.title}</h1>{html}</body></html>"
+        )
+        archive.writestr("index.html", page)
+        archive.writestr("正文.txt", resource.body_text)
+    service.record_download(current_user.user, resource, resource.files[0] if resource.files else None, "zip")
+    db.session.commit()
+    response = Response(buffer.getvalue(), mimetype="application/zip")
+    response.headers["Content-Disposition"] = content_disposition(f"{resource.title}.zip")
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
