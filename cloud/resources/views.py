@@ -1,6 +1,6 @@
 """Pages: 上传 (upload), 我的上传 (my uploads) and a resource's owner page."""
 
-from flask import flash, redirect, render_template, url_for
+from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 
@@ -78,6 +78,21 @@ def own_detail(resource_id):
 @login_required
 def submit(resource_id):
     return _act(resource_id, service.submit, "已提交审核，请等待专家审核")
+
+
+@bp.post("/my/uploads/<int:resource_id>/edit")
+@login_required
+def edit(resource_id):
+    def action(user, resource):
+        metadata = {
+            "title": request.form.get("title", ""),
+            "summary": request.form.get("summary", ""),
+            "channel": request.form.get("channel", ""),
+            "tags": request.form.get("tags", ""),
+        }
+        return service.update_metadata(user, resource, metadata)
+
+    return _act(resource_id, action, "已保存修改")
 
 
 @bp.post("/my/uploads/<int:resource_id>/retry")

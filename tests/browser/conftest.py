@@ -55,6 +55,7 @@ def live_server(_schema, database_url, tmp_path_factory):
         KEPU_ARGON2_MEMORY_KIB="8192",
         KEPU_SMS_RESEND_SECONDS="0",
         KEPU_QUEUE_FILE=str(instance / "queue.sqlite3"),
+        KEPU_INDEX_DIR=str(instance / "search-index"),
     )
     log = open(instance / "server.log", "wb")  # noqa: SIM115
     worker = subprocess.Popen(
@@ -101,7 +102,16 @@ def live_server(_schema, database_url, tmp_path_factory):
                 log.close()
                 pytest.fail("the app server did not start:\n" + (instance / "server.log").read_text()[-3000:])
             time.sleep(0.2)
-    server = type("LiveServer", (), {"url": url, "outbox": Outbox(env["KEPU_SMS_OUTBOX"])})()
+    server = type(
+        "LiveServer",
+        (),
+        {
+            "url": url,
+            "outbox": Outbox(env["KEPU_SMS_OUTBOX"]),
+            "storage_dir": env["KEPU_STORAGE_DIR"],
+            "index_dir": env["KEPU_INDEX_DIR"],
+        },
+    )()
     yield server
     for process in (proc, worker):
         process.send_signal(signal.SIGINT)
