@@ -33,6 +33,7 @@ def _require_admin():
 @bp.get("/admin")
 @login_required
 def admin():
+    from cloud.catalog.service import popular_queries
     from cloud.institutions.service import verification_queue
     from cloud.review.service import queue_stats, reviewer_stats
 
@@ -51,6 +52,8 @@ def admin():
         oldest=oldest,
         verification_count=len(verification_queue()),
         reviewer_rows=[(u, stats[u.id]) for u in reviewers],
+        popular=popular_queries(limit=20),
+        zero=popular_queries(limit=20, zero_only=True),
         form=FlaskForm(),
     )
 

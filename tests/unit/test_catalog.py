@@ -82,7 +82,7 @@ def test_only_published_resources_are_found(client, people):
                               headers=people[STATION]).status_code == 404  # fmt: skip
 
 
-def test_filters_sorting_and_zero_result_log(app, client, people):
+def test_filters_sorting_and_zero_result_log(app, auth, client, people):
     flower = f"{TESTDATA}/images/pillow_flower.jpg"
     image = upload(client, people[OWNER], "image", flower, "防溺水安全知识")
     publish(client, people, image)
@@ -102,6 +102,10 @@ def test_filters_sorting_and_zero_result_log(app, client, people):
         assert logged["火星移民"] == 0 and logged["防溺水"] == 2
     page = client.get("/resources?q=火星移民").get_data(as_text=True)
     assert "没有找到相关资源" in page and "大家都在搜" in page
+    auth.create(Role.ADMIN, phone="13900139000")
+    auth.login("13900139000")
+    admin_page = client.get("/admin").get_data(as_text=True)
+    assert "火星移民 <small>2 次</small>" in admin_page  # in 无结果搜索 (and 热门搜索)
 
 
 def test_wallchart_downloads_original_and_print_pdf_with_range(app, auth, client, people):
