@@ -96,6 +96,7 @@ def register_blueprints(app):
         accounts.api_bp,
         regions.bp,
         institutions.bp,
+        institutions.api_bp,
         resources.bp,
         resources.api_bp,
         uploads.bp,

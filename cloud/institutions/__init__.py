@@ -4,4 +4,6 @@ from flask import Blueprint
 
 bp = Blueprint("institutions", __name__)
 
-from cloud.institutions import views  # noqa: E402,F401
+from cloud.institutions import api, views  # noqa: E402,F401
+
+api_bp = api.bp

@@ -269,3 +269,30 @@ def test_institution_verification_flow(app, auth, client, outbox):
     assert any("已通过机构认证" in m["text"] for m in outbox.messages(OWNER))
     invite = client.get("/institution").get_data(as_text=True)
     assert "/institution/join/" in invite
+
+
+def test_verification_api(app, auth, client):
+    from cloud.institutions import service as institutions
+
+    auth.create(Role.ADMIN, phone="13900139000")
+    user_id = auth.create(Role.INSTITUTION, phone=OWNER)
+    with app.app_context():
+        inst = institutions.create_institution("某某学会", CREDIT_CODES[2])
+        inst.status, inst.applicant_id = "pending", user_id
+        institutions.add_member(inst, db.session.get(User, user_id), manager=True)
+        db.session.commit()
+        inst_id = inst.id
+    admin, owner = auth.token("13900139000"), auth.token(OWNER)
+    assert client.get("/api/v1/institution", headers=owner).get_json()["status"] == "pending"
+    assert client.get("/api/v1/admin/institutions", headers=owner).status_code == 403
+    assert [i["id"] for i in client.get("/api/v1/admin/institutions", headers=admin).get_json()["items"]] == [
+        inst_id
+    ]
+    assert (
+        client.post(f"/api/v1/admin/institutions/{inst_id}/reject", json={}, headers=admin).status_code == 422
+    )
+    done = client.post(
+        f"/api/v1/admin/institutions/{inst_id}/reject", json={"reason": "材料不全"}, headers=admin
+    )
+    assert done.get_json()["status"] == "rejected"
+    assert client.get("/api/v1/institution", headers=owner).get_json()["reject_reason"] == "材料不全"
