@@ -4,7 +4,6 @@ import secrets
 from datetime import timedelta
 from io import BytesIO
 
-from captcha.image import ImageCaptcha
 from flask import current_app
 
 from cloud.accounts.models import Captcha
@@ -29,6 +28,9 @@ def render_png(captcha_id):
     row = _live(captcha_id)
     if row is None:
         return None
+    # Imported here: Pillow's drawing and fonts cost every web process ~9 MB, used only here.
+    from captcha.image import ImageCaptcha
+
     out = BytesIO()
     ImageCaptcha(width=160, height=60).write(row.answer, out, format="png")
     return out.getvalue()

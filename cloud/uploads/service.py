@@ -320,10 +320,10 @@ def append(upload, stream, *, offset, content_length=None, checksum=None):
     ``stream`` is the request body; ``checksum`` what ``parse_checksum`` returned. Bytes stored
     before the client went away count (without a checksum, which could not be verified). When the
     upload is complete the object is assembled, hashed and recorded as a ``StoredFile``.
-    Raises OffsetMismatch (``offset`` is not the upload's, or a concurrent PATCH won),
-    UploadTooLarge (more bytes than the upload has left), ChecksumMismatch (nothing is kept),
-    ProtocolError (interrupted body with a checksum) or StorageFailed (storage errors; nothing
-    of this request counts and it can be retried).
+    Raises OffsetMismatch (``offset`` is not the upload's, or a concurrent PATCH won), NotFound
+    (the upload was terminated meanwhile), UploadTooLarge (more bytes than the upload has left),
+    ChecksumMismatch (nothing is kept), ProtocolError (interrupted body with a checksum) or
+    StorageFailed (storage errors; nothing of this request counts and it can be retried).
     """
     if offset != upload.offset:
         raise OffsetMismatch(details={"offset": upload.offset})
@@ -336,9 +336,10 @@ def append(upload, stream, *, offset, content_length=None, checksum=None):
 
 
 def remove_objects(result):
-    """Delete what a committed PATCH or termination made obsolete; failures are only logged.
+    """Delete the objects a committed PATCH made obsolete; failures are only logged.
 
-    Leftovers are harmless: the termination or the sweep of that upload lists its prefix again.
+    Leftovers are harmless: the completion, termination or sweep of that upload empties its
+    ``uploads/<id>/`` prefix.
     """
     storage = get_storage()
     keys = list(result.stale_keys)
