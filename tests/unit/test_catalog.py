@@ -86,6 +86,7 @@ def test_filters_sorting_and_zero_result_log(app, auth, client, people):
     flower = f"{TESTDATA}/images/pillow_flower.jpg"
     image = upload(client, people[OWNER], "image", flower, "防溺水安全知识")
     publish(client, people, image)
+    time.sleep(1.1)  # published a second apart, so "newest" has an order to show
     chart = upload(
         client, people[OWNER], "wallchart", f"{TESTDATA}/psd/psdtools_300dpi.psb", "防溺水宣传挂图"
     )
