@@ -37,6 +37,8 @@ def configure_settings(app, config):
 def configure_logging(app):
     if not app.debug and not app.testing:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        # Alembic announces each of its plugins at INFO whenever it is imported: not news.
+        logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
 
 def configure_proxy(app):
