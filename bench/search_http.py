@@ -104,6 +104,7 @@ def bench_http(index_path, docs, threads, rounds, queries, run_load, summarize):
     )
     try:
         _wait(port, server)
+
         def get(path):
             # A connection per request, as browsers behind a proxy mostly arrive; loopback
             # connects cost a fraction of a millisecond.
