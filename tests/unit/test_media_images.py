@@ -10,7 +10,6 @@ import io
 import json
 import random
 import re
-import signal
 import struct
 import subprocess
 import sys
@@ -33,11 +32,11 @@ from cloud.media.images import (
     make_thumbnail,
     open_image,
 )
+from tests.support.bounded import CASE_SECONDS, run_bounded
 
 ROOT = Path(__file__).resolve().parents[2]
 IMAGES = ROOT.parent / "shared" / "testdata" / "images"
 IMAGE_FILES = sorted(path for path in IMAGES.iterdir() if path.is_file())
-CASE_SECONDS = 20
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
 EXPECTED_FACTS = {
@@ -54,25 +53,6 @@ REJECTED = {
     "sharp_65536-uint32-limit.png",
     "pillow_decompression_bomb.gif",
 }
-
-
-class CaseTimeout(BaseException):
-    """Not an Exception (nor an OSError like TimeoutError), so the code under test cannot swallow it."""
-
-
-def run_bounded(function, *args):
-    """Run one case with a wall-clock alarm; a hang fails the test instead of the suite."""
-
-    def on_alarm(signum, frame):
-        raise CaseTimeout(f"{function.__name__} ran over {CASE_SECONDS} s")
-
-    previous = signal.signal(signal.SIGALRM, on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, CASE_SECONDS)
-    try:
-        return function(*args)
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def outcome(function, *args):

@@ -9,7 +9,6 @@ import hashlib
 import json
 import random
 import re
-import signal
 import struct
 import subprocess
 import sys
@@ -33,6 +32,7 @@ from cloud.media.wallchart import (
     nearest_paper,
     read_psd_header,
 )
+from tests.support.bounded import CASE_SECONDS, run_bounded
 
 ROOT = Path(__file__).resolve().parents[2]
 TESTDATA = ROOT.parent / "shared" / "testdata"
@@ -43,7 +43,6 @@ JPG_FILES = sorted(
 NON_JPG_IMAGES = sorted(
     path for path in (TESTDATA / "images").iterdir() if path.suffix.lower() in (".png", ".gif")
 )
-CASE_SECONDS = 20
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
 EXPECTED = {
@@ -88,23 +87,6 @@ REJECTED = {
     "sharp_truncated.jpg",
     "sharp_corrupt-header.jpg",
 }
-
-
-class CaseTimeout(BaseException):
-    """Not an Exception (nor an OSError like TimeoutError), so the code under test cannot swallow it."""
-
-
-def run_bounded(function, *args):
-    def on_alarm(signum, frame):
-        raise CaseTimeout(f"ran over {CASE_SECONDS} s")
-
-    previous = signal.signal(signal.SIGALRM, on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, CASE_SECONDS)
-    try:
-        return function(*args)
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def outcome(function, *args):
