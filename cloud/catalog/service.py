@@ -24,8 +24,10 @@ DOWNLOADS = {
     Kind.IMAGE: {"source": Role.SOURCE},
     Kind.AUDIO: {"source": Role.SOURCE, "listening": Role.LISTENING},
 }
-# Renditions anyone may see inline on the published pages (never the source).
+# Renditions shown inline on the published pages (never the source); the players' media only to
+# logged-in users.
 PREVIEW_ROLES = {Role.THUMBNAIL, Role.PREVIEW, Role.POSTER, Role.SD, Role.LISTENING, Role.INLINE_IMAGE}
+MEMBER_ROLES = {Role.SD, Role.LISTENING}
 
 
 @dataclass

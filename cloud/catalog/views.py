@@ -3,7 +3,7 @@
 import io
 import zipfile
 
-from flask import Response, render_template, request
+from flask import Response, current_app, render_template, request
 from flask_login import current_user, login_required
 
 from cloud.catalog import bp, downloads, service
@@ -50,6 +50,9 @@ def media(resource_id, file_id):
     """Previews, the SD player's video, thumbnails: inline, public for published resources."""
     resource = service.published(resource_id)
     rf = service.preview_file(resource, file_id)
+    if rf.role in service.MEMBER_ROLES and not current_user.is_authenticated:
+        # The SD video and the listening copy are downloads in all but name: members only.
+        return current_app.login_manager.unauthorized()
     return send_stored_file(rf.stored_file, mimetype=rf.mime_type, max_age=3600)
 
 

@@ -204,3 +204,18 @@ def test_reindex_command_restores_identical_results(app, client, runner, people)
     assert [i["id"] for i in after["items"]] == [i["id"] for i in before["items"]] and after["total"] == 2
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(SearchLog)) == 2  # no index: not logged
+
+
+def test_players_media_need_login_but_previews_do_not(client, people):
+    rid = upload(
+        client, people[OWNER], "video", f"{TESTDATA}/video/moviepy_big_buck_bunny_432_433.webm", "片段"
+    )
+    publish(client, people, rid)
+    files = {
+        f["role"]: f
+        for f in client.get(f"/api/v1/resources/{rid}", headers=people[OWNER]).get_json()["files"]
+    }
+    assert client.get(f"/resources/{rid}/media/{files['poster']['id']}").status_code == 200
+    assert client.get(f"/resources/{rid}/media/{files['sd']['id']}").status_code == 302  # to log in
+    assert client.get(f"/resources/{rid}/media/{files['source']['id']}").status_code == 404
+    assert "登录后即可在线观看" in client.get(f"/resources/{rid}").get_data(as_text=True)
