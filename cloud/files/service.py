@@ -87,3 +87,9 @@ def _check(storage, row):
     if actual.sha256 != row.sha256:
         return f"sha256 {actual.sha256}, expected {row.sha256}"
     return None
+
+
+def read_head(stored_file, length):
+    """The first ``length`` bytes of a stored object (fewer if it is shorter). Raises StorageError."""
+    length = min(stored_file.size, length)
+    return b"".join(get_storage().open(stored_file.key, 0, length - 1)) if length else b""

@@ -54,7 +54,7 @@ def store_licence(user, file_storage):
     Returns the StoredFile, or None when no file was sent. Raises ValidationFailed, PayloadTooLarge.
     """
     from cloud.errors import PayloadTooLarge
-    from cloud.files.service import get_storage, store_file
+    from cloud.files.service import read_head, store_file
     from cloud.media.sniff import SNIFF_BYTES, display_name, sniff_bytes
     from storage import ObjectTooLarge
 
@@ -65,9 +65,7 @@ def store_licence(user, file_storage):
                             max_size=LICENCE_MAX)  # fmt: skip
     except ObjectTooLarge:
         raise PayloadTooLarge("证明文件不能超过 20 MB") from None
-    length = min(stored.size, SNIFF_BYTES)
-    head = b"".join(get_storage().open(stored.key, 0, length - 1)) if length else b""
-    stored.content_type = sniff_bytes(head).mime
+    stored.content_type = sniff_bytes(read_head(stored, SNIFF_BYTES)).mime
     if stored.content_type not in LICENCE_TYPES:
         raise ValidationFailed("证明文件须为 jpg、png 或 pdf 格式", details={"field": "licence"})
     return stored

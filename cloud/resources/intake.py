@@ -4,7 +4,7 @@ import os
 import tempfile
 
 from cloud.errors import ValidationFailed
-from cloud.files.service import get_storage
+from cloud.files.service import read_head
 from cloud.media.sniff import SNIFF_BYTES, UploadRejected, check_name, check_upload
 
 
@@ -22,8 +22,7 @@ def check_source(kind, stored_file):
     Also replaces the recorded name with a safe display name. Raises ValidationFailed when the
     name, the content or their agreement is not acceptable for ``kind``.
     """
-    length = min(stored_file.size, SNIFF_BYTES)
-    head = b"".join(get_storage().open(stored_file.key, 0, length - 1)) if length else b""
+    head = read_head(stored_file, SNIFF_BYTES)
     fd, path = tempfile.mkstemp(prefix="kepu-sniff-")
     try:
         with os.fdopen(fd, "wb") as out:

@@ -113,6 +113,18 @@ class Resource(db.Model):
 class ResourceFile(db.Model):
     """One stored object of a resource: the source or a rendition, with its media facts."""
 
+    # Facts with a column of their own; any other fact is kept in the JSON ``facts``.
+    FACT_COLUMNS = (
+        "width",
+        "height",
+        "duration",
+        "bitrate",
+        "video_codec",
+        "audio_codec",
+        "dpi",
+        "colour_mode",
+    )
+
     __tablename__ = "resource_file"
     __table_args__ = (Index("ix_resource_file_resource_role", "resource_id", "role"),)
 

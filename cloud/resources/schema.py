@@ -4,7 +4,7 @@ from flask import url_for
 
 from cloud.resources.models import ResourceFile
 
-FILE_FACTS = ("width", "height", "duration", "bitrate", "video_codec", "audio_codec", "dpi", "colour_mode")
+FILE_FACTS = ResourceFile.FACT_COLUMNS
 
 
 def file_json(rf: ResourceFile):

@@ -140,13 +140,10 @@ def _swap_renditions(resource, result):
     return after
 
 
-FACT_COLUMNS = ("width", "height", "duration", "bitrate", "video_codec", "audio_codec", "dpi", "colour_mode")
-
-
 def _split_facts(facts):
     """Facts with a column of their own, and the rest (kept in the JSON ``facts``)."""
-    columns = {k: v for k, v in facts.items() if k in FACT_COLUMNS}
-    extra = {k: v for k, v in facts.items() if k not in FACT_COLUMNS}
+    columns = {k: v for k, v in facts.items() if k in ResourceFile.FACT_COLUMNS}
+    extra = {k: v for k, v in facts.items() if k not in ResourceFile.FACT_COLUMNS}
     return columns, extra
 
 
