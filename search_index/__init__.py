@@ -26,7 +26,7 @@ matches first, and on the benchmark documents such a field would add 64 postings
 document and 1.1 ms of segmentation to our ~1.7 ms (over 60% more indexing time). Single
 characters are indexed only where a run starts or ends (a third fewer postings than indexing
 every character: 103 instead of 152 per benchmark document); a one-character query reads all the
-terms starting with it instead (``query.Char``).
+terms starting with it instead (``matching``).
 """
 
 from search_index.index import (

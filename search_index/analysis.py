@@ -158,7 +158,7 @@ def query_terms(word):
 def is_single_char(terms):
     """True for the terms of a one-character CJK word. The index has the character as a term only
     where it starts or ends a run, so such a word is searched as every term starting with it
-    (``query.Char``)."""
+    (``matching``)."""
     return len(terms) == 1 and len(terms[0]) == 1 and bool(_CJK_CHAR.match(terms[0]))
 
 

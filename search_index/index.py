@@ -12,11 +12,9 @@ Whoosh maps each segment file into memory when it opens it, so a searcher opened
 keeps reading the old files after they are unlinked.
 """
 
-import array
 import contextlib
 import datetime as dt
 import fcntl
-import heapq
 import math
 import os
 import shutil
@@ -24,18 +22,17 @@ import threading
 import time
 from dataclasses import dataclass
 
-from whoosh import collectors
 from whoosh import index as windex
-from whoosh import query as wq
 from whoosh.index import EmptyIndexError, LockError
 
-from search_index.query import SNIPPET_CHARS, build_query, highlight, patterns_for, split_words
+from search_index import matching
+from search_index.query import SNIPPET_CHARS, highlight, patterns_for, split_words
 from search_index.schema import SORTS, day_number, document_fields, make_schema
 
 CURRENT = "current"
 LOCK_FILE = "write.lock"
 MAX_PER_PAGE = 100
-MAX_RESULTS = 10_000  # deepest result a page may reach: Whoosh collects every result up to it
+MAX_RESULTS = 10_000  # deepest result a page may reach (a page sorts every result up to it)
 IDLE_SEARCHERS = 16  # per index and process, one per concurrent search; more are closed after use
 
 
@@ -288,40 +285,28 @@ class SearchIndex:
         if page * per_page > MAX_RESULTS:
             raise ValueError(f"only the first {MAX_RESULTS} results can be paged through")
         words = split_words(query_text)
-        filters = _filters(kind, channel, institution_id, region_code, date_from, date_to)
-        if words:
-            query = build_query(words, scored=sort == "relevance")
-        elif (query_text or "").strip():
+        if not words and (query_text or "").strip():
             return Results(total=0, hits=[], page=page, pages=0, per_page=per_page)
-        else:
-            query = wq.Every()
-            if sort == "relevance":
-                sort = "newest"
+        terms_filters = [
+            (field, str(value))
+            for field, value in (
+                ("kind", kind),
+                ("channel", channel),
+                ("institution_id", institution_id),
+                ("region_code", region_code),
+            )
+            if value is not None and value != ""
+        ]
+        day_range = None
+        if date_from is not None or date_to is not None:
+            day_range = tuple(None if day is None else day_number(day) for day in (date_from, date_to))
         patterns = patterns_for(words)
         start, end = (page - 1) * per_page, page * per_page
         pool = _pool(self)
         with pool.searcher() as searcher:
-            allowed = set(searcher.docs_for_query(wq.And(filters))) if filters else None
-            if sort == "relevance":
-                if allowed is not None and not allowed:
-                    # (Whoosh would take an empty set for "no filter".)
-                    return Results(total=0, hits=[], page=page, pages=0, per_page=per_page)
-                results = _run(searcher, query, end, allowed)
-                total = len(results)
-                found = [(hit.docnum, hit.score) for hit in results[start:end]]
-            else:
-                order, rank = pool.sort_order(searcher, sort)
-                if words:
-                    matched = searcher.docs_for_query(query)
-                    matched = {d for d in matched if d in allowed} if filters else set(matched)
-                else:
-                    matched = allowed
-                if matched is None:  # everything, no filter: the order is the page
-                    total, page_docs = len(order), order[start:end]
-                else:
-                    total = len(matched)
-                    page_docs = heapq.nsmallest(end, matched, key=rank.__getitem__)[start:]
-                found = [(docnum, 0.0) for docnum in page_docs]
+            snapshot = pool.snapshot(searcher)
+            reader = searcher.reader()
+            total, found = matching.find(snapshot, reader, words, terms_filters, day_range, sort, start, end)
             hits = [_hit(searcher.stored_fields(docnum), score, patterns) for docnum, score in found]
         return Results(
             total=total, hits=hits, page=page, pages=math.ceil(total / per_page), per_page=per_page
@@ -333,19 +318,6 @@ class SearchIndex:
             pool = _POOLS.pop(self.path, None)
         if pool is not None:
             pool.close()
-
-
-def _run(searcher, query, limit, allowed):
-    """Whoosh's search, minus two top-N shortcuts that make its total wrong for us: skipping
-    blocks by score quality (it then counts in a second pass, and our title weight leaves few
-    blocks to skip), and "replacing" sub-matchers that can no longer reach the top N, which drops
-    the documents only they match from the count (a lone character matched 21,771 documents
-    instead of 37,928 on 100,000 resources)."""
-    collector = collectors.TopCollector(limit=limit, usequality=False, replace=0)
-    if allowed is not None:
-        collector = collectors.FilterCollector(collector, allow=allowed)
-    searcher.search_with_collector(query, collector)
-    return collector.results()
 
 
 def _hit(stored, score, patterns):
@@ -406,55 +378,6 @@ def _fsync_dir(path):
         os.close(fd)
 
 
-def _filters(kind, channel, institution_id, region_code, date_from, date_to):
-    filters = [
-        wq.Term(field, str(value))
-        for field, value in (
-            ("kind", kind),
-            ("channel", channel),
-            ("institution_id", institution_id),
-            ("region_code", region_code),
-        )
-        if value is not None and value != ""
-    ]
-    if date_from is not None or date_to is not None:
-        first = None if date_from is None else day_number(date_from)
-        last = None if date_to is None else day_number(date_to)
-        filters.append(wq.NumericRange("published_day", first, last))
-    return filters
-
-
-def _sort_order(searcher, sort):
-    """Every live document number in ``sort`` order ("newest": published_at descending;
-    "downloads": downloads, then published_at, descending; then id, so that equal keys keep one
-    order across rebuilds), and each document number's rank in it.
-
-    Computed once per index version and shared by the searches: Whoosh's sorting collector works
-    out a key per matching document on every search, a second for the whole catalogue of 100,000.
-    """
-    reader = searcher.reader()
-    ids = _column(reader, "id")
-    # Stable sorts on one key each, least significant first: cheaper than tuple keys.
-    order = sorted(reader.all_doc_ids(), key=ids.__getitem__)
-    order.sort(key=[-value for value in _column(reader, "published_at")].__getitem__)
-    if sort == "downloads":
-        order.sort(key=[-value for value in _column(reader, "downloads")].__getitem__)
-    rank = array.array("q", bytes(8 * len(ids)))
-    for position, docnum in enumerate(order):
-        rank[docnum] = position
-    return order, rank
-
-
-def _column(reader, fieldname):
-    """A column's values for every document number, segment by segment (Whoosh's multi-segment
-    column reader leaves out segments where no document had a value)."""
-    values = []
-    for segment_reader, _offset in reader.leaf_readers():
-        # Untranslated: ints for the numbers, UTF-8 bytes for ids (which sort like the text).
-        values.extend(segment_reader.column_reader(fieldname, translate=False).load())
-    return values
-
-
 # -- searcher cache -----------------------------------------------------------------------------
 
 _POOLS = {}
@@ -482,7 +405,7 @@ class _SearcherPool:
         self._lock = threading.Lock()
         self._live = None  # the directory the idle searchers read
         self._idle = []
-        self._orders = {}
+        self._snapshots = {}
 
     @contextlib.contextmanager
     def searcher(self):
@@ -522,22 +445,22 @@ class _SearcherPool:
                 return
         searcher.close()
 
-    def sort_order(self, searcher, sort):
-        """``_sort_order`` for the index version ``searcher`` reads, cached."""
-        key = (self._live, searcher.reader().generation(), sort)
+    def snapshot(self, searcher):
+        """The ``matching.Snapshot`` of the index version ``searcher`` reads, made once."""
+        key = (self._live, searcher.reader().generation())
         with self._lock:
-            cached = self._orders.get(key)
+            cached = self._snapshots.get(key)
         if cached is None:
-            cached = _sort_order(searcher, sort)
+            cached = matching.Snapshot(self._live, searcher.reader())
             with self._lock:
-                # Only the newest version's orders are worth keeping.
-                self._orders = {k: v for k, v in self._orders.items() if k[:2] == key[:2]}
-                self._orders[key] = cached
+                # Only the newest version's is worth keeping.
+                self._snapshots = {key: self._snapshots.get(key, cached)}
+                cached = self._snapshots[key]
         return cached
 
     def close(self):
         with self._lock:
-            self._orders = {}
+            self._snapshots = {}
             idle, self._idle, self._live = self._idle, [], None
         for searcher in idle:
             searcher.close()

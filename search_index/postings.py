@@ -1,0 +1,213 @@
+"""Whoosh's postings as numpy arrays, kept in memory per segment.
+
+Whoosh matches and scores one posting at a time in Python: 70 ms for a word found in 19,000 of
+the 100,000 benchmark resources, and several of those queue behind each other on the GIL. The
+same work on whole arrays takes well under a millisecond. So the index stays Whoosh's (its
+analysis, segments, term dictionary, writer and deletions), and ``search_index.matching``
+evaluates queries on arrays read from it here.
+
+A Whoosh segment never changes once written: a commit adds a segment, a merge replaces some, and
+deletions are kept beside them. What is read from a segment (a term's document numbers and
+weights, a column, the field lengths) is therefore cached under the segment's id for as long as
+the process lives, across commits, in one least-recently-used cache bounded by CACHE_BYTES.
+Deletions are applied afterwards by ``Snapshot`` (one per index version).
+
+Positions are read only for the terms of phrases (a CJK word of two or more bigrams, a mixed or
+quoted word), a whole term at a time, and checked on the documents that have all the terms.
+"""
+
+import threading
+from collections import OrderedDict
+from itertools import chain
+
+import numpy as np
+from whoosh.codec.whoosh3 import LENGTHS_COLUMN, W3LeafMatcher
+from whoosh.matching.wrappers import FilterMatcher
+from whoosh.util.numeric import byte_to_length
+
+CACHE_BYTES = 96 * 1024 * 1024  # per process; a term found in every one of 100,000 docs is 0.8 MB
+EMPTY_IDS = np.zeros(0, dtype=np.int32)
+EMPTY_WEIGHTS = np.zeros(0, dtype=np.float32)
+EMPTY_KEYS = np.zeros(0, dtype=np.int64)
+POSITION_BITS = 32  # a document's positions stay below 2**32, its number below 2**31
+_LENGTH_OF_BYTE = np.array([byte_to_length(b) for b in range(256)], dtype=np.float32)
+
+
+class _Cache:
+    """A thread-safe LRU mapping bounded by the bytes of the numpy arrays it holds."""
+
+    def __init__(self, limit):
+        self.limit = limit
+        self._items = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, key):
+        with self._lock:
+            value = self._items.get(key)
+            if value is not None:
+                self._items.move_to_end(key)
+            return value
+
+    def put(self, key, value):
+        size = _nbytes(value)
+        with self._lock:
+            if key in self._items:
+                return self._items[key]  # another thread read it meanwhile: keep one copy
+            self._items[key] = value
+            self._bytes += size
+            while self._bytes > self.limit and len(self._items) > 1:
+                _key, old = self._items.popitem(last=False)
+                self._bytes -= _nbytes(old)
+            return value
+
+    def clear(self):
+        with self._lock:
+            self._items.clear()
+            self._bytes = 0
+
+    @property
+    def nbytes(self):
+        return self._bytes
+
+
+def _nbytes(value):
+    if isinstance(value, tuple):
+        return sum(part.nbytes for part in value)
+    return value.nbytes
+
+
+CACHE = _Cache(CACHE_BYTES)
+
+
+def segment_key(index_dir, segment_reader):
+    """The cache key of one segment: the index directory (a rebuild makes a new one) and the
+    segment's id, which Whoosh makes random per segment."""
+    return (index_dir, segment_reader.segment().segment_id())
+
+
+def term_postings(key, segment_reader, fieldname, text):
+    """``(ids, weights)``: the segment's document numbers having ``text`` in ``fieldname``
+    (ascending, int32, deleted ones included) and the term's weight in each (float32: its
+    occurrences, a title's counted TITLE_WEIGHT times). Empty arrays for a term not in it."""
+    cache_key = (key, "term", fieldname, text)
+    found = CACHE.get(cache_key)
+    if found is None:
+        found = CACHE.put(cache_key, _read_postings(segment_reader, fieldname, text))
+    return found
+
+
+def _read_postings(segment_reader, fieldname, text):
+    if (fieldname, text) not in segment_reader:
+        return EMPTY_IDS, EMPTY_WEIGHTS
+    matcher = segment_reader.postings(fieldname, text)
+    if isinstance(matcher, FilterMatcher):  # deletions: we apply them ourselves, later
+        matcher = matcher.child
+    if isinstance(matcher, W3LeafMatcher):
+        return _read_blocks(matcher)
+    return read_postings_slowly(matcher)
+
+
+def _read_blocks(matcher):
+    """A whole posting list, a block (up to 128 postings) at a time. Whoosh keeps each block as
+    one pickle; its matcher would otherwise be stepped through posting by posting."""
+    ids, weights = [], []
+    while matcher.is_active():
+        matcher._read_ids()
+        matcher._read_weights()
+        ids.append(np.asarray(matcher._ids, dtype=np.int32))
+        weights.append(np.asarray(matcher._weights, dtype=np.float32))
+        matcher._next_block()
+    if not ids:
+        return EMPTY_IDS, EMPTY_WEIGHTS
+    return np.concatenate(ids), np.concatenate(weights)
+
+
+def read_postings_slowly(matcher):
+    """The same through Whoosh's public matcher interface (inlined and other posting lists; and
+    the reference the block reader is tested against)."""
+    ids, weights = [], []
+    while matcher.is_active():
+        ids.append(matcher.id())
+        weights.append(matcher.weight())
+        matcher.next()
+    return np.array(ids, dtype=np.int32), np.array(weights, dtype=np.float32)
+
+
+def prefix_docs(key, segment_reader, fieldname, prefix):
+    """The segment's document numbers (ascending, int32) with any term starting with ``prefix``:
+    for a single CJK character, every text containing it (see ``query.is_single_char``). The
+    union is cached, not the thousands of terms it is made of."""
+    cache_key = (key, "prefix", fieldname, prefix)
+    found = CACHE.get(cache_key)
+    if found is None:
+        parts = []
+        for text in segment_reader.expand_prefix(fieldname, prefix):
+            matcher = segment_reader.postings(fieldname, text)
+            if isinstance(matcher, FilterMatcher):
+                matcher = matcher.child
+            ids = _read_blocks(matcher)[0] if isinstance(matcher, W3LeafMatcher) else None
+            parts.append(ids if ids is not None else read_postings_slowly(matcher)[0])
+        union = np.unique(np.concatenate(parts)) if parts else EMPTY_IDS
+        found = CACHE.put(cache_key, union.astype(np.int32, copy=False))
+    return found
+
+
+def field_lengths(key, segment_reader, fieldname):
+    """Every document's length of ``fieldname`` in tokens (float32; Whoosh stores it as one byte,
+    exact up to 8 and approximate above, as BM25 needs it)."""
+    cache_key = (key, "lengths", fieldname)
+    found = CACHE.get(cache_key)
+    if found is None:
+        count = segment_reader.doc_count_all()
+        column = segment_reader._perdoc.column_reader(f"_{fieldname}_len", LENGTHS_COLUMN)
+        raw = np.fromiter(column, dtype=np.uint8, count=count) if column is not None else None
+        lengths = _LENGTH_OF_BYTE[raw] if raw is not None else np.zeros(count, dtype=np.float32)
+        found = CACHE.put(cache_key, lengths)
+    return found
+
+
+def number_column(key, segment_reader, fieldname):
+    """A numeric column's value for every document of the segment (int64)."""
+    cache_key = (key, "column", fieldname)
+    found = CACHE.get(cache_key)
+    if found is None:
+        values = segment_reader.column_reader(fieldname, translate=False).load()
+        found = CACHE.put(cache_key, np.asarray(values, dtype=np.int64))
+    return found
+
+
+def term_positions(key, segment_reader, fieldname, text):
+    """Every occurrence of the term in the segment as one sorted int64 array of
+    ``doc << POSITION_BITS | position`` (deleted documents included): a phrase then holds where
+    its terms' arrays, shifted by their offsets in it, intersect. Empty for a term not in it."""
+    cache_key = (key, "positions", fieldname, text)
+    found = CACHE.get(cache_key)
+    if found is None:
+        found = CACHE.put(cache_key, _read_positions(segment_reader, fieldname, text))
+    return found
+
+
+def _read_positions(segment_reader, fieldname, text):
+    if (fieldname, text) not in segment_reader:
+        return EMPTY_KEYS
+    matcher = segment_reader.postings(fieldname, text)
+    if isinstance(matcher, FilterMatcher):
+        matcher = matcher.child
+    decode = segment_reader.schema[fieldname].format.decode_positions
+    docs, lists = [], []
+    if isinstance(matcher, W3LeafMatcher):
+        while matcher.is_active():
+            matcher._read_ids()
+            matcher._read_values()
+            docs.extend(matcher._ids)
+            lists.extend(map(decode, matcher._values))
+            matcher._next_block()
+    else:
+        while matcher.is_active():
+            docs.append(matcher.id())
+            lists.append(matcher.value_as("positions"))
+            matcher.next()
+    counts = np.fromiter(map(len, lists), dtype=np.int64, count=len(lists))
+    flat = np.fromiter(chain.from_iterable(lists), dtype=np.int64, count=int(counts.sum()))
+    return np.repeat(np.asarray(docs, dtype=np.int64) << POSITION_BITS, counts) + flat
