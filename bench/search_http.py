@@ -80,6 +80,8 @@ def bench_http(index_path, docs, threads, rounds, queries, run_load, summarize):
 
     workdir = Path(index_path).parent / "app"
     workdir.mkdir(exist_ok=True)
+    for leftover in workdir.glob("kepu.db*"):  # a database of an earlier run (--keep)
+        leftover.unlink()
     env = {
         **os.environ,
         "KEPU_INSTANCE_DIR": str(workdir),

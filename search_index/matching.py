@@ -14,7 +14,6 @@ checks them against a brute-force scan):
 Every count is exact: all matches are found before a page is cut from them.
 """
 
-import array
 import math
 import threading
 
@@ -78,7 +77,7 @@ class Snapshot:
 
     def order(self, reader, sort):
         """``(order, rank)``: the live documents in ``sort`` order, and each document's rank."""
-        return self._once(("order", sort), lambda: _sort_order(reader, sort))
+        return self._once(("order", sort), lambda: _sort_order(self, reader, sort))
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -258,27 +257,18 @@ def _top(docs, keys, end):
     return docs[np.lexsort((docs, keys))][:end]
 
 
-def _sort_order(reader, sort):
+def _sort_order(snapshot, reader, sort):
     """Every live document number in ``sort`` order ("newest": published_at descending;
     "downloads": downloads, then published_at, descending; then id, so that equal keys keep one
-    order across rebuilds), and each document number's rank in it (numpy arrays)."""
-    ids = _column(reader, "id")
-    # Stable sorts on one key each, least significant first: cheaper than tuple keys.
-    order = sorted(reader.all_doc_ids(), key=ids.__getitem__)
-    order.sort(key=[-value for value in _column(reader, "published_at")].__getitem__)
+    order across rebuilds), and each document number's rank in it (numpy arrays). The columns
+    come from the per-segment cache, so a new version of the index costs one sort."""
+    leaves = reader.leaf_readers()
+    keys = [snapshot._joined(postings.bytes_column, leaves, "id", np.bytes_)]
+    keys.append(-snapshot._joined(postings.number_column, leaves, "published_at", np.int64))
     if sort == "downloads":
-        order.sort(key=[-value for value in _column(reader, "downloads")].__getitem__)
-    rank = array.array("q", bytes(8 * len(ids)))
-    for position, docnum in enumerate(order):
-        rank[docnum] = position
-    return np.array(order, dtype=np.int64), np.frombuffer(rank, dtype=np.int64)
-
-
-def _column(reader, fieldname):
-    """A column's values for every document number, segment by segment (Whoosh's multi-segment
-    column reader leaves out segments where no document had a value)."""
-    values = []
-    for segment_reader, _offset in reader.leaf_readers():
-        # Untranslated: ints for the numbers, UTF-8 bytes for ids (which sort like the text).
-        values.extend(segment_reader.column_reader(fieldname, translate=False).load())
-    return values
+        keys.append(-snapshot._joined(postings.number_column, leaves, "downloads", np.int64))
+    live = np.flatnonzero(snapshot.live)
+    order = live[np.lexsort([key[live] for key in keys])]  # the last key sorts first
+    rank = np.zeros(snapshot.size, dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    return order, rank

@@ -177,6 +177,17 @@ def number_column(key, segment_reader, fieldname):
     return found
 
 
+def bytes_column(key, segment_reader, fieldname):
+    """A sortable ID column's UTF-8 bytes for every document of the segment (a numpy bytes array,
+    which sorts like the text)."""
+    cache_key = (key, "column", fieldname)
+    found = CACHE.get(cache_key)
+    if found is None:
+        values = segment_reader.column_reader(fieldname, translate=False).load()
+        found = CACHE.put(cache_key, np.array(values, dtype=np.bytes_))
+    return found
+
+
 def term_positions(key, segment_reader, fieldname, text):
     """Every occurrence of the term in the segment as one sorted int64 array of
     ``doc << POSITION_BITS | position`` (deleted documents included): a phrase then holds where

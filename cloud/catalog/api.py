@@ -28,12 +28,12 @@ def search():
     user = api_user(required=False)
     params = service.parse_params(request.args)
     page = service.search(params, user)
-    db.session.commit()
     items = []
     for resource, hit in page.items:
         item = published_json(resource)
         item.update(title_html=hit.title_html, summary_html=hit.summary_html, score=hit.score)
         items.append(item)
+    db.session.commit()  # the search log; after reading the rows, which a commit would expire
     return jsonify({"total": page.total, "page": page.page, "pages": page.pages, "items": items})
 
 

@@ -5,6 +5,7 @@ from datetime import date, timedelta
 
 from flask import current_app
 from sqlalchemy import func, select, update
+from sqlalchemy.orm import defer, lazyload, selectinload
 
 from cloud.catalog.models import DownloadEvent, SearchLog
 from cloud.catalog.tasks import open_index
@@ -13,6 +14,7 @@ from cloud.extensions import db
 from cloud.models_base import utcnow
 from cloud.resources.lifecycle import is_visible_to_stations
 from cloud.resources.models import CHANNELS, KIND_LABELS, Kind, Resource, Role
+from search_index import IndexMissingError
 
 SORTS = {"relevance": "相关度", "newest": "最新", "downloads": "下载最多"}
 PER_PAGE = 20
@@ -78,23 +80,36 @@ def search(params, user=None):
     Hits whose row is no longer published (withdrawn a moment ago, before the worker removed it
     from the index) are dropped, so nothing unpublished is ever shown.
     """
-    index = open_index()
-    if not index.exists():
+    try:
+        results = open_index().search(
+            params.q,
+            kind=params.kind,
+            channel=params.channel,
+            institution_id=params.institution_id,
+            date_from=params.date_from,
+            date_to=params.date_to,
+            sort=params.sort,
+            page=params.page,
+            per_page=PER_PAGE,
+        )
+    except IndexMissingError:  # nothing was ever published
         return Page(0, [], params.page, 0)
-    results = index.search(
-        params.q,
-        kind=params.kind,
-        channel=params.channel,
-        institution_id=params.institution_id,
-        date_from=params.date_from,
-        date_to=params.date_to,
-        sort=params.sort,
-        page=params.page,
-        per_page=PER_PAGE,
-    )
     ids = [int(hit.id) for hit in results.hits]
     rows = (
-        {r.id: r for r in db.session.scalars(select(Resource).where(Resource.id.in_(ids))).unique()}
+        {
+            r.id: r
+            for r in db.session.scalars(
+                select(Resource)
+                .where(Resource.id.in_(ids))
+                # The list shows the thumbnail and the institution, never the uploader.
+                .options(
+                    selectinload(Resource.files),
+                    lazyload(Resource.uploader),
+                    defer(Resource.body_html),
+                    defer(Resource.body_text),
+                )
+            ).unique()
+        }
         if ids
         else {}
     )
@@ -112,10 +127,10 @@ def search(params, user=None):
 
 def related(resource, limit=6):
     """Published resources of the same channel sharing the most tags, newest first."""
-    index = open_index()
-    if not index.exists():
+    try:
+        results = open_index().search("", channel=resource.channel, sort="newest", per_page=limit * 3)
+    except IndexMissingError:
         return []
-    results = index.search("", channel=resource.channel, sort="newest", per_page=limit * 3)
     ids = [int(h.id) for h in results.hits if int(h.id) != resource.id]
     if not ids:
         return []

@@ -26,8 +26,7 @@ def index():
     except DomainError as exc:
         params, error = service.SearchParams(), exc.message
     page = service.search(params, user)
-    db.session.commit()
-    return render_template(
+    html = render_template(
         "catalog/index.html",
         params=params,
         page=page,
@@ -37,6 +36,8 @@ def index():
         error=error,
         popular=service.popular_queries(limit=8) if not page.total else [],
     )
+    db.session.commit()  # the search log; after rendering, which a commit would make reload the rows
+    return html
 
 
 @bp.get("/resources/<int:resource_id>")
