@@ -27,13 +27,14 @@ SEARCH_PARAMS = [
 def search():
     user = api_user(required=False)
     params = service.parse_params(request.args)
-    page = service.search(params, user)
+    page = service.search(params)
     items = []
     for resource, hit in page.items:
         item = published_json(resource)
         item.update(title_html=hit.title_html, summary_html=hit.summary_html, score=hit.score)
         items.append(item)
-    db.session.commit()  # the search log; after reading the rows, which a commit would expire
+    service.log_search(params, page, user)  # after reading the rows: a commit expires them
+    db.session.commit()
     return jsonify({"total": page.total, "page": page.page, "pages": page.pages, "items": items})
 
 

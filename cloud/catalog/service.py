@@ -1,5 +1,6 @@
 """The resource center: searching, showing and handing out published resources."""
 
+import time
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -18,6 +19,7 @@ from search_index import IndexMissingError
 
 SORTS = {"relevance": "相关度", "newest": "最新", "downloads": "下载最多"}
 PER_PAGE = 20
+SUGGESTIONS, SUGGESTIONS_SECONDS = 8, 60.0
 
 # What a station can download, per type: rendition name → the file role it is.
 DOWNLOADS = {
@@ -72,10 +74,11 @@ class Page:
     items: list  # (resource, hit)
     page: int
     pages: int
+    indexed: bool = True  # False when there was no index to search
 
 
-def search(params, user=None):
-    """One page of published resources for ``params``; the query is logged for the admins.
+def search(params):
+    """One page of published resources for ``params`` (``log_search`` records it).
 
     Hits whose row is no longer published (withdrawn a moment ago, before the worker removed it
     from the index) are dropped, so nothing unpublished is ever shown.
@@ -92,8 +95,8 @@ def search(params, user=None):
             page=params.page,
             per_page=PER_PAGE,
         )
-    except IndexMissingError:  # nothing was ever published
-        return Page(0, [], params.page, 0)
+    except IndexMissingError:  # nothing was ever published, or the index is being restored
+        return Page(0, [], params.page, 0, indexed=False)
     ids = [int(hit.id) for hit in results.hits]
     rows = (
         {
@@ -119,10 +122,16 @@ def search(params, user=None):
         if int(h.id) in rows and is_visible_to_stations(rows[int(h.id)])
     ]
     total = results.total - (len(results.hits) - len(items))
-    if params.q and params.page == 1:
-        db.session.add(SearchLog(query=params.q, result_count=total, user_id=getattr(user, "id", None)))
-        db.session.flush()
     return Page(total, items, results.page, results.pages)
+
+
+def log_search(params, page, user=None):
+    """Record a search for the admins' lists (the first page of a typed query, when there was an
+    index to search: a missing index is no news about what stations look for). Called once
+    the page is rendered: the insert then starts the write transaction just before its commit,
+    so concurrent searches do not wait for each other's rendering (SQLite has one writer)."""
+    if params.q and params.page == 1 and page.indexed:
+        db.session.add(SearchLog(query=params.q, result_count=page.total, user_id=getattr(user, "id", None)))
 
 
 def related(resource, limit=6):
@@ -141,12 +150,26 @@ def related(resource, limit=6):
 
 
 def popular_queries(days=30, limit=20, zero_only=False):
+    """The most searched queries of the last ``days`` (with no result, when ``zero_only``)."""
     since = utcnow() - timedelta(days=days)
     stmt = select(SearchLog.query, func.count()).where(SearchLog.created_at > since)
     if zero_only:
         stmt = stmt.where(SearchLog.result_count == 0)
     stmt = stmt.group_by(SearchLog.query).order_by(func.count().desc(), SearchLog.query).limit(limit)
     return db.session.execute(stmt).all()
+
+
+def suggested_queries():
+    """热门搜索 for a page that found nothing: ``popular_queries`` at most once a minute per
+    process (kept on the app), because it counts a month of the search log (millions of rows
+    nationally)."""
+    cache = current_app.extensions.setdefault("kepu.suggestions", {"until": 0.0, "rows": []})
+    now = time.monotonic()
+    if now >= cache["until"]:
+        # Two threads may both count at the expiry; either result is right.
+        cache.update(rows=[tuple(row) for row in popular_queries(limit=SUGGESTIONS)])
+        cache["until"] = now + SUGGESTIONS_SECONDS
+    return cache["rows"]
 
 
 def published(resource_id):

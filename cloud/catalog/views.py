@@ -25,7 +25,7 @@ def index():
         params = service.parse_params(request.args)
     except DomainError as exc:
         params, error = service.SearchParams(), exc.message
-    page = service.search(params, user)
+    page = service.search(params)
     html = render_template(
         "catalog/index.html",
         params=params,
@@ -34,9 +34,10 @@ def index():
         channels=CHANNELS,
         sorts=service.SORTS,
         error=error,
-        popular=service.popular_queries(limit=8) if not page.total else [],
+        popular=service.suggested_queries() if not page.total else [],
     )
-    db.session.commit()  # the search log; after rendering, which a commit would make reload the rows
+    service.log_search(params, page, user)  # after rendering: a commit expires the rows shown
+    db.session.commit()
     return html
 
 
