@@ -1,24 +1,17 @@
 """Search quality on 2,010 real news titles (TNEWS): exact recall and precision, phrase ranking.
 
 For every query the expected result is computed by brute force over the raw titles, with rules
-written here independently of ``search_index.analysis``: a title matches when it contains every
-query word (full-width forms folded, Latin case-insensitive); in a word, Chinese characters must
-be contiguous, a Latin/digit run must be whole ("5g" is not in "15g"), and a Latin run and the
-Chinese next to it may be separated by spaces or punctuation ("5G 手机" contains 5G手机).
+written independently of ``search_index.analysis`` (``tests/support/search_oracle.py``).
 """
 
 import json
-import os
 import re
-import unicodedata
 
 import pytest
 
 from search_index import SearchIndex, rebuild
-from tests.conftest import TESTDATA
+from tests.support.search_oracle import TNEWS, brute_force, query_words
 
-TNEWS = os.path.join(TESTDATA, "zh_text", "fewclue_tnews_test_public.json")
-HAN = "\u4e00-\u9fff"
 PER_PAGE = 100
 
 ONE_WORD = ["农村", "中国", "美国", "手机", "房价", "游戏", "股票", "为什么", "什么", "世界杯", "区块链"]
@@ -49,36 +42,6 @@ QUERIES = ONE_WORD + INSIDE_LONGER_WORDS + MIXED + SINGLE_CHARACTER + SEVERAL_WO
 # Queries whose words occur both as one contiguous phrase and apart in different titles.
 PHRASE_VS_APART = ["中国 发展", "为什么 现在", "什么 手机", "未来 发展", "游戏 手机", "美国 为什么"]
 PHRASE_VS_APART += ["什么 现在", "中国 市场", "投资 什么", "中国 科技"]
-
-
-def fold(text):
-    return unicodedata.normalize("NFKC", text).lower()
-
-
-def word_regex(word):
-    """The brute-force rule for one query word (see the module docstring)."""
-    runs = re.findall(rf"[{HAN}]+|[a-z0-9]+", fold(word))
-    parts, previous_han = [], False
-    for run in runs:
-        is_han = bool(re.match(f"[{HAN}]", run))
-        if is_han and previous_han:
-            parts[-1] += re.escape(run)  # Chinese split by punctuation in a word is still one run
-        elif is_han:
-            parts.append(re.escape(run))
-        else:
-            parts.append(rf"(?<![a-z0-9]){re.escape(run)}(?![a-z0-9])")
-        previous_han = is_han
-    return re.compile(rf"[^a-z0-9{HAN}\n]*".join(parts))
-
-
-def query_words(query):
-    """Words of a query: quoted parts are one word, otherwise split on spaces."""
-    return [next(g for g in m.groups() if g) for m in re.finditer(r'"([^"]+)"|“([^”]+)”|(\S+)', query)]
-
-
-def brute_force(titles, words):
-    patterns = [word_regex(w) for w in words]
-    return {doc_id for doc_id, title in titles.items() if all(p.search(fold(title)) for p in patterns)}
 
 
 def all_hits(index, query):
