@@ -12,9 +12,10 @@ generator, so every run indexes the same documents.
 It prints:
 
 * the index build rate (``search_index.rebuild``: analysis, Whoosh writing, one commit), and
-* p50/p95 latency of ``SearchIndex.search`` (the bare Whoosh searcher: query building, matching,
+* p50/p95 latency of ``SearchIndex.search`` (the bare searcher: query building, matching,
   counting, highlighting; no Flask) with 8 threads issuing a fixed list of real queries, and once
-  with a single client (the service time; with 8 threads in one process the GIL queues them).
+  with a single client (the service time; with 8 threads in one process the GIL queues them),
+  first with empty caches (cold: each term's postings are read on first use) and then warm.
 
 The HTTP half (the search page and the API under the same load, and the overhead ratio against the
 bare figures) plugs in at ``bench_http`` below, with ``--http``.
@@ -162,16 +163,21 @@ def run_load(search_once, threads, rounds):
     return latencies
 
 
-def bench_bare(path, threads, rounds):
-    """p50/p95 (ms) of SearchIndex.search under ``threads`` concurrent callers."""
-    from search_index import SearchIndex
+def bench_bare(path, threads, rounds, *, cold=False):
+    """p50/p95 (ms) of SearchIndex.search under ``threads`` concurrent callers; with ``cold``, the
+    process's caches are emptied first and there is no warm-up pass (what the first searches
+    after a restart or a rebuild cost: reading the terms' postings, the sort orders)."""
+    from search_index import SearchIndex, postings
 
     index = SearchIndex(path)
+    if cold:
+        index.close()
+        postings.CACHE.clear()
 
     def search_once(text, options):
         index.search(text, **options)
 
-    for text, options in QUERIES:  # warm up: open searchers, load term dictionaries
+    for text, options in [] if cold else QUERIES:  # warm up: searchers, postings, sort orders
         search_once(text, options)
     latencies = run_load(search_once, threads, rounds)
     index.close()
@@ -221,13 +227,15 @@ def main():
                 f"index build: {args.docs} docs in {seconds:.1f} s = {args.docs / seconds:,.0f} docs/s"
                 f" ({args.procs} processes, limitmb={args.limitmb})"
             )
+        cold = bench_bare(path, 1, 1, cold=True)
         alone = bench_bare(path, 1, 1)  # service time without queueing behind other threads
         bare = bench_bare(path, args.threads, args.rounds)
         http = bench_http(path, docs, args.threads, args.rounds) if args.http else {}
         print(f"search latency, {len(QUERIES)} queries, {args.threads} concurrent clients:")
         print(f"  {'':<22}{'n':>6}{'p50 ms':>10}{'p95 ms':>10}{'p95 / bare':>12}")
+        print(f"  {'(bare, 1 client, cold)':<22}{cold['n']:>6}{cold['p50']:>10.1f}{cold['p95']:>10.1f}")
         print(f"  {'(bare, 1 client)':<22}{alone['n']:>6}{alone['p50']:>10.1f}{alone['p95']:>10.1f}")
-        rows = [("bare Whoosh searcher", bare), *((f"HTTP {name}", row) for name, row in http.items())]
+        rows = [("bare searcher", bare), *((f"HTTP {name}", row) for name, row in http.items())]
         for name, row in rows:
             ratio = row["p95"] / bare["p95"]
             print(f"  {name:<22}{row['n']:>6}{row['p50']:>10.1f}{row['p95']:>10.1f}{ratio:>12.2f}")

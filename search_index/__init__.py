@@ -27,6 +27,16 @@ document and 1.1 ms of segmentation to our ~1.7 ms (over 60% more indexing time)
 characters are indexed only where a run starts or ends (a third fewer postings than indexing
 every character: 103 instead of 152 per benchmark document); a one-character query reads all the
 terms starting with it instead (``matching``).
+
+How a search runs: the index is Whoosh's (analysis, segments, term dictionary, the one writer,
+deletions), but queries are not evaluated by Whoosh's matchers, which step through postings one
+at a time in Python (70 ms for a word in 19,000 of 100,000 documents, and eight such searches
+queue on the GIL). ``postings`` reads a term's document numbers, weights and positions from a
+segment once, as numpy arrays kept per segment (segments never change, so the arrays stay right
+across commits); ``matching`` intersects them, checks phrases by shifting and intersecting
+position arrays, scores with BM25 and sorts, all on whole arrays: about 1 ms a search once the
+terms are read. Counts stay exact. tests/unit/test_search_segments.py checks it on several
+segments with deletions against a brute-force scan.
 """
 
 from search_index.index import (
