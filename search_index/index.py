@@ -303,8 +303,7 @@ class SearchIndex:
         patterns = patterns_for(words)
         start, end = (page - 1) * per_page, page * per_page
         pool = _pool(self)
-        with pool.searcher() as searcher:
-            snapshot = pool.snapshot(searcher)
+        with pool.searcher() as (searcher, snapshot):
             reader = searcher.reader()
             total, found = matching.find(snapshot, reader, words, terms_filters, day_range, sort, start, end)
             hits = [_hit(searcher.stored_fields(docnum), score, patterns) for docnum, score in found]
@@ -409,9 +408,10 @@ class _SearcherPool:
 
     @contextlib.contextmanager
     def searcher(self):
+        """A searcher of the live index and the ``matching.Snapshot`` of the version it reads."""
         live, searcher = self._borrow()
         try:
-            yield searcher
+            yield searcher, self._snapshot(live, searcher)
         finally:
             self._give_back(live, searcher)
 
@@ -445,13 +445,14 @@ class _SearcherPool:
                 return
         searcher.close()
 
-    def snapshot(self, searcher):
-        """The ``matching.Snapshot`` of the index version ``searcher`` reads, made once."""
-        key = (self._live, searcher.reader().generation())
+    def _snapshot(self, live, searcher):
+        """The snapshot of the version ``searcher`` reads (``live``: the directory it was opened
+        in, which a rebuild may have replaced since), made once per version."""
+        key = (live, searcher.reader().generation())
         with self._lock:
             cached = self._snapshots.get(key)
         if cached is None:
-            cached = matching.Snapshot(self._live, searcher.reader())
+            cached = matching.Snapshot(live, searcher.reader())
             with self._lock:
                 # Only the newest version's is worth keeping.
                 self._snapshots = {key: self._snapshots.get(key, cached)}

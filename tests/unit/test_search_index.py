@@ -392,12 +392,15 @@ def test_rebuild_while_searching(index, tmp_path, docs):
 
 
 def test_a_search_open_before_a_rebuild_finishes_on_the_old_files(index, tmp_path, docs):
-    with index_module._pool(index).searcher() as searcher:
+    with index_module._pool(index).searcher() as (searcher, snapshot):
         old_dir = os.path.realpath(tmp_path / "index" / "current")
         rebuild(docs[:3], tmp_path / "index")
         assert not os.path.exists(old_dir)
         assert searcher.doc_count() == 10
         assert len(list(searcher.documents())) == 10
+        reader = searcher.reader()
+        total, _page = index_module.matching.find(snapshot, reader, ["科普"], [], None, "relevance", 0, 20)
+        assert total == 4  # the old index's answer, from the old files
     assert index.search("").total == 3
 
 
