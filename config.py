@@ -89,6 +89,8 @@ class Config:
 
     # The Whoosh search index (one writer: the worker; readers: every web process).
     KEPU_INDEX_DIR = _env("KEPU_INDEX_DIR", str(_INSTANCE / "search-index"))
+    # Per web process: postings kept in memory as arrays (search_index/postings.py).
+    KEPU_SEARCH_CACHE_MB = _env_int("KEPU_SEARCH_CACHE_MB", 96)
 
     # Lifetime of a download link (presigned on S3, signed by the app on local storage), seconds.
     KEPU_DOWNLOAD_URL_SECONDS = _env_int("KEPU_DOWNLOAD_URL_SECONDS", 600)

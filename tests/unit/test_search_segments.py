@@ -151,3 +151,9 @@ def test_the_cache_is_bounded_by_bytes_and_keeps_recent_entries():
     cache.put(3, arrays[3])
     assert cache.get(1) is None and cache.get(0) is arrays[0] and cache.nbytes == 3000
     assert cache.put(3, np.ones(250, dtype=np.int32)) is arrays[3]  # first copy kept
+    cache.resize(1500)
+    assert cache.nbytes == 1000 and cache.get(0) is arrays[0]  # the most recently used
+
+
+def test_the_app_sizes_the_cache(app):
+    assert postings.CACHE.limit == app.config["KEPU_SEARCH_CACHE_MB"] * 1024 * 1024
