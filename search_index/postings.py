@@ -96,31 +96,38 @@ def segment_key(index_dir, segment_reader):
     return (index_dir, segment_reader.segment().segment_id())
 
 
+def _cached(cache_key, read):
+    found = CACHE.get(cache_key)
+    if found is None:
+        found = CACHE.put(cache_key, read())
+    return found
+
+
+def _raw_matcher(segment_reader, fieldname, text):
+    """Whoosh's matcher of a term with the deleted documents left in (we apply deletions
+    ourselves, per index version), or None for a term not in the segment."""
+    if (fieldname, text) not in segment_reader:
+        return None
+    matcher = segment_reader.postings(fieldname, text)
+    return matcher.child if isinstance(matcher, FilterMatcher) else matcher
+
+
 def term_postings(key, segment_reader, fieldname, text):
     """``(ids, weights)``: the segment's document numbers having ``text`` in ``fieldname``
     (ascending, int32, deleted ones included) and the term's weight in each (float32: its
     occurrences, a title's counted TITLE_WEIGHT times). Empty arrays for a term not in it."""
-    cache_key = (key, "term", fieldname, text)
-    found = CACHE.get(cache_key)
-    if found is None:
-        found = CACHE.put(cache_key, _read_postings(segment_reader, fieldname, text))
-    return found
+    return _cached(
+        (key, "term", fieldname, text), lambda: _read_postings(_raw_matcher(segment_reader, fieldname, text))
+    )
 
 
-def _read_postings(segment_reader, fieldname, text):
-    if (fieldname, text) not in segment_reader:
+def _read_postings(matcher):
+    if matcher is None:
         return EMPTY_IDS, EMPTY_WEIGHTS
-    matcher = segment_reader.postings(fieldname, text)
-    if isinstance(matcher, FilterMatcher):  # deletions: we apply them ourselves, later
-        matcher = matcher.child
-    if isinstance(matcher, W3LeafMatcher):
-        return _read_blocks(matcher)
-    return read_postings_slowly(matcher)
-
-
-def _read_blocks(matcher):
-    """A whole posting list, a block (up to 128 postings) at a time. Whoosh keeps each block as
-    one pickle; its matcher would otherwise be stepped through posting by posting."""
+    if not isinstance(matcher, W3LeafMatcher):
+        return read_postings_slowly(matcher)
+    # A block (up to 128 postings) at a time: Whoosh keeps each block as one pickle, and its
+    # matcher would otherwise be stepped through posting by posting.
     ids, weights = [], []
     while matcher.is_active():
         matcher._read_ids()
@@ -148,74 +155,62 @@ def prefix_docs(key, segment_reader, fieldname, prefix):
     """The segment's document numbers (ascending, int32) with any term starting with ``prefix``:
     for a single CJK character, every text containing it (see ``query.is_single_char``). The
     union is cached, not the thousands of terms it is made of."""
-    cache_key = (key, "prefix", fieldname, prefix)
-    found = CACHE.get(cache_key)
-    if found is None:
-        parts = []
-        for text in segment_reader.expand_prefix(fieldname, prefix):
-            matcher = segment_reader.postings(fieldname, text)
-            if isinstance(matcher, FilterMatcher):
-                matcher = matcher.child
-            ids = _read_blocks(matcher)[0] if isinstance(matcher, W3LeafMatcher) else None
-            parts.append(ids if ids is not None else read_postings_slowly(matcher)[0])
-        union = np.unique(np.concatenate(parts)) if parts else EMPTY_IDS
-        found = CACHE.put(cache_key, union.astype(np.int32, copy=False))
-    return found
+
+    def read():
+        parts = [
+            _read_postings(_raw_matcher(segment_reader, fieldname, text))[0]
+            for text in segment_reader.expand_prefix(fieldname, prefix)
+        ]
+        return np.unique(np.concatenate(parts)).astype(np.int32) if parts else EMPTY_IDS
+
+    return _cached((key, "prefix", fieldname, prefix), read)
 
 
 def field_lengths(key, segment_reader, fieldname):
     """Every document's length of ``fieldname`` in tokens (float32; Whoosh stores it as one byte,
     exact up to 8 and approximate above, as BM25 needs it)."""
-    cache_key = (key, "lengths", fieldname)
-    found = CACHE.get(cache_key)
-    if found is None:
+
+    def read():
         count = segment_reader.doc_count_all()
         column = segment_reader._perdoc.column_reader(f"_{fieldname}_len", LENGTHS_COLUMN)
-        raw = np.fromiter(column, dtype=np.uint8, count=count) if column is not None else None
-        lengths = _LENGTH_OF_BYTE[raw] if raw is not None else np.zeros(count, dtype=np.float32)
-        found = CACHE.put(cache_key, lengths)
-    return found
+        if column is None:
+            return np.zeros(count, dtype=np.float32)
+        return _LENGTH_OF_BYTE[np.fromiter(column, dtype=np.uint8, count=count)]
+
+    return _cached((key, "lengths", fieldname), read)
 
 
 def number_column(key, segment_reader, fieldname):
     """A numeric column's value for every document of the segment (int64)."""
-    cache_key = (key, "column", fieldname)
-    found = CACHE.get(cache_key)
-    if found is None:
-        values = segment_reader.column_reader(fieldname, translate=False).load()
-        found = CACHE.put(cache_key, np.asarray(values, dtype=np.int64))
-    return found
+    return _cached(
+        (key, "column", fieldname),
+        lambda: np.asarray(segment_reader.column_reader(fieldname, translate=False).load(), dtype=np.int64),
+    )
 
 
 def bytes_column(key, segment_reader, fieldname):
     """A sortable ID column's UTF-8 bytes for every document of the segment (a numpy bytes array,
     which sorts like the text)."""
-    cache_key = (key, "column", fieldname)
-    found = CACHE.get(cache_key)
-    if found is None:
-        values = segment_reader.column_reader(fieldname, translate=False).load()
-        found = CACHE.put(cache_key, np.array(values, dtype=np.bytes_))
-    return found
+    return _cached(
+        (key, "column", fieldname),
+        lambda: np.array(segment_reader.column_reader(fieldname, translate=False).load(), dtype=np.bytes_),
+    )
 
 
 def term_positions(key, segment_reader, fieldname, text):
     """Every occurrence of the term in the segment as one sorted int64 array of
     ``doc << POSITION_BITS | position`` (deleted documents included): a phrase then holds where
     its terms' arrays, shifted by their offsets in it, intersect. Empty for a term not in it."""
-    cache_key = (key, "positions", fieldname, text)
-    found = CACHE.get(cache_key)
-    if found is None:
-        found = CACHE.put(cache_key, _read_positions(segment_reader, fieldname, text))
-    return found
+
+    def read():
+        matcher = _raw_matcher(segment_reader, fieldname, text)
+        return EMPTY_KEYS if matcher is None else _read_positions(matcher, segment_reader.schema[fieldname])
+
+    return _cached((key, "positions", fieldname, text), read)
 
 
-def _read_positions(segment_reader, fieldname, text):
-    if (fieldname, text) not in segment_reader:
-        return EMPTY_KEYS
-    matcher = segment_reader.postings(fieldname, text)
-    if isinstance(matcher, FilterMatcher):
-        matcher = matcher.child
-    decode = segment_reader.schema[fieldname].format.decode_positions
+def _read_positions(matcher, field):
+    decode = field.format.decode_positions
     docs, lists = [], []
     if isinstance(matcher, W3LeafMatcher):
         while matcher.is_active():
