@@ -169,9 +169,11 @@ def outbox(app):
 
 
 def csrf_token(client, url="/account/login"):
-    """Fetch a page and return the CSRF token the site embeds in it."""
-    html = client.get(url).get_data(as_text=True)
-    return re.search(r'name="csrf-token" content="([^"]+)"', html).group(1)
+    """Fetch a page and return the CSRF token the site embeds in it (in the meta tag pages with
+    scripts carry, or in a form)."""
+    html = client.get(url, follow_redirects=True).get_data(as_text=True)
+    found = re.search(r'name="csrf-token" content="([^"]+)"|name="csrf_token"[^>]* value="([^"]+)"', html)
+    return found.group(1) or found.group(2)
 
 
 def captcha_answer(app, captcha_id):
@@ -204,7 +206,7 @@ class Accounts:
         return self.client.post("/account/logout", data={"csrf_token": token})
 
     def new_captcha(self):
-        token = csrf_token(self.client, "/")
+        token = csrf_token(self.client, "/account/register")
         response = self.client.post("/api/v1/captcha", headers={"X-CSRFToken": token})
         assert response.status_code == 201
         return response.get_json()["id"]
@@ -213,7 +215,7 @@ class Accounts:
         captcha_id = captcha_id or self.new_captcha()
         if answer is None:
             answer = captcha_answer(self.app, captcha_id)
-        token = csrf_token(self.client, "/")
+        token = csrf_token(self.client, "/account/register")
         return self.client.post(
             "/api/v1/auth/sms-code",
             json={"phone": phone, "purpose": purpose, "captcha_id": captcha_id, "captcha_answer": answer},

@@ -29,7 +29,7 @@ for _ in range(args["n"]):
         form = {"login": "13800138000", "password": "Wrong1234", "csrf_token": token}
         r = client.post("/account/login", data=form)
     else:
-        token = csrf_token(client, "/")
+        token = csrf_token(client, "/account/register")
         cid = client.post("/api/v1/captcha", headers={"X-CSRFToken": token}).get_json()["id"]
         r = client.post("/api/v1/auth/sms-code", headers={"X-CSRFToken": token}, json={
             "phone": "13800138000", "purpose": "register", "captcha_id": cid,

@@ -219,3 +219,12 @@ def test_players_media_need_login_but_previews_do_not(client, people):
     assert client.get(f"/resources/{rid}/media/{files['sd']['id']}").status_code == 302  # to log in
     assert client.get(f"/resources/{rid}/media/{files['source']['id']}").status_code == 404
     assert "登录后即可在线观看" in client.get(f"/resources/{rid}").get_data(as_text=True)
+
+
+def test_browsing_anonymously_sets_no_cookie_but_the_sms_forms_get_their_token(app):
+    client = app.test_client()
+    for url in ("/", "/resources", "/resources?q=科普"):
+        response = client.get(url)
+        assert response.status_code == 200 and "Set-Cookie" not in response.headers, url
+    for url in ("/account/register", "/account/reset"):
+        assert 'name="csrf-token"' in client.get(url).get_data(as_text=True), url
