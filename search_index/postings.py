@@ -19,8 +19,10 @@ quoted word), a whole term at a time, and checked on the documents that have all
 import threading
 from collections import OrderedDict
 from itertools import chain
+from pickle import loads
 
 import numpy as np
+from whoosh import columns, formats
 from whoosh.codec.whoosh3 import LENGTHS_COLUMN, W3LeafMatcher
 from whoosh.matching.wrappers import FilterMatcher
 from whoosh.util.numeric import byte_to_length
@@ -171,11 +173,10 @@ def field_lengths(key, segment_reader, fieldname):
     exact up to 8 and approximate above, as BM25 needs it)."""
 
     def read():
-        count = segment_reader.doc_count_all()
         column = segment_reader._perdoc.column_reader(f"_{fieldname}_len", LENGTHS_COLUMN)
         if column is None:
-            return np.zeros(count, dtype=np.float32)
-        return _LENGTH_OF_BYTE[np.fromiter(column, dtype=np.uint8, count=count)]
+            return np.zeros(segment_reader.doc_count_all(), dtype=np.float32)
+        return _LENGTH_OF_BYTE[_numbers(column)]
 
     return _cached((key, "lengths", fieldname), read)
 
@@ -184,8 +185,21 @@ def number_column(key, segment_reader, fieldname):
     """A numeric column's value for every document of the segment (int64)."""
     return _cached(
         (key, "column", fieldname),
-        lambda: np.asarray(segment_reader.column_reader(fieldname, translate=False).load(), dtype=np.int64),
+        lambda: _numbers(segment_reader.column_reader(fieldname, translate=False)).astype(np.int64),
     )
+
+
+def _numbers(column):
+    """A numeric column's values for every document. Whoosh stores them big-endian, one after the
+    other, up to the last document that has one (the rest take the default): read in one go
+    rather than unpacked one by one."""
+    if type(column) is not columns.NumericColumn.Reader:
+        return np.asarray(column.load())
+    raw = column._dbfile.get(column._basepos, column._count * column._fixedlen)
+    stored = np.frombuffer(raw, dtype=np.dtype(column._typecode).newbyteorder(">"))
+    values = np.full(column._doccount, column._default, dtype=stored.dtype.newbyteorder("="))
+    values[: len(stored)] = stored
+    return values
 
 
 def bytes_column(key, segment_reader, fieldname):
@@ -210,20 +224,31 @@ def term_positions(key, segment_reader, fieldname, text):
 
 
 def _read_positions(matcher, field):
-    decode = field.format.decode_positions
     docs, lists = [], []
-    if isinstance(matcher, W3LeafMatcher):
+    if isinstance(matcher, W3LeafMatcher) and type(field.format) is formats.Positions:
+        # Each posting's value is its count (4 bytes), then a pickle of the position deltas that
+        # Whoosh may store without the final STOP; its decode_positions adds them up in Python.
         while matcher.is_active():
             matcher._read_ids()
             matcher._read_values()
             docs.extend(matcher._ids)
-            lists.extend(map(decode, matcher._values))
+            lists.extend(loads(v[4:] if v.endswith(b".") else v[4:] + b".") for v in matcher._values)
             matcher._next_block()
-    else:
-        while matcher.is_active():
-            docs.append(matcher.id())
-            lists.append(matcher.value_as("positions"))
-            matcher.next()
+        return _keys(docs, lists, deltas=True)
+    while matcher.is_active():
+        docs.append(matcher.id())
+        lists.append(matcher.value_as("positions"))
+        matcher.next()
+    return _keys(docs, lists, deltas=False)
+
+
+def _keys(docs, lists, *, deltas):
+    """``doc << POSITION_BITS | position`` for each document's list of positions (or of
+    differences between successive positions, with ``deltas``)."""
     counts = np.fromiter(map(len, lists), dtype=np.int64, count=len(lists))
     flat = np.fromiter(chain.from_iterable(lists), dtype=np.int64, count=int(counts.sum()))
+    if deltas and len(flat):
+        running = np.cumsum(flat)
+        ends = np.cumsum(counts)  # every posting has at least one position
+        flat = running - np.repeat(np.concatenate(([0], running[ends[:-1] - 1])), counts)
     return np.repeat(np.asarray(docs, dtype=np.int64) << POSITION_BITS, counts) + flat

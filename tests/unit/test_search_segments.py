@@ -157,3 +157,19 @@ def test_the_cache_is_bounded_by_bytes_and_keeps_recent_entries():
 
 def test_the_app_sizes_the_cache(app):
     assert postings.CACHE.limit == app.config["KEPU_SEARCH_CACHE_MB"] * 1024 * 1024
+
+
+def test_columns_read_in_one_go_match_whoosh(live):
+    index, _docs, _ids = live
+    ix = windex.open_dir(index._live_dir())
+    try:
+        with ix.reader() as reader:
+            for leaf, _offset in reader.leaf_readers():
+                key = postings.segment_key(index._live_dir(), leaf)
+                for name in ("published_at", "downloads"):
+                    expected = list(leaf.column_reader(name, translate=False))
+                    assert postings.number_column(key, leaf, name).tolist() == expected
+                lengths = [leaf.doc_field_length(doc, "text") for doc in range(leaf.doc_count_all())]
+                assert postings.field_lengths(key, leaf, "text").tolist() == lengths
+    finally:
+        ix.close()
