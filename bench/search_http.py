@@ -96,8 +96,10 @@ def bench_http(index_path, docs, threads, rounds, queries, run_load, summarize):
     _populate(env["KEPU_DATABASE_URL"], docs)
     port = free_port()
     gunicorn = str(Path(sys.executable).with_name("gunicorn"))
-    # As scripts/serve.sh runs it: two workers of four threads.
-    argv = [gunicorn, "--workers", "2", "--threads", "4", "--bind", f"127.0.0.1:{port}"]
+    # As scripts/serve.sh runs it, with the same settings (two processes of four threads).
+    workers, threads = os.environ.get("KEPU_WEB_WORKERS", "2"), os.environ.get("KEPU_WEB_THREADS", "4")
+    print(f"gunicorn: {workers} processes of {threads} threads", flush=True)
+    argv = [gunicorn, "--workers", workers, "--threads", threads, "--bind", f"127.0.0.1:{port}"]
     server = subprocess.Popen(
         [*argv, "--log-level", "warning", "--no-control-socket", "wsgi:app"],
         cwd=ROOT,

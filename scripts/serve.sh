@@ -12,5 +12,5 @@ worker=$!
 trap 'kill -TERM "$worker" 2>/dev/null || true; wait "$worker" 2>/dev/null || true' EXIT
 # Upload threads allocate and free MB-sized buffers: without a cap glibc gives each thread its own
 # malloc arena and the freed memory stays with the process (bench/upload_bench.py measures it).
-MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-2}" "$BIN/gunicorn" --workers "${KEPU_WEB_WORKERS:-2}" --threads 4 --timeout 120 --no-control-socket \
+MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-2}" "$BIN/gunicorn" --workers "${KEPU_WEB_WORKERS:-2}" --threads "${KEPU_WEB_THREADS:-4}" --timeout 120 --no-control-socket \
   --bind "$HOST:$PORT" --access-logfile - wsgi:app
