@@ -110,7 +110,7 @@ def test_killed_worker_mid_transcode_ends_with_one_sd_rendition(app, client, aut
         )
     finally:
         second.kill(signal.SIGINT)
-    assert "requeued 1 stale job" in second.output()
+    assert "requeued 1 stale job" in second.output(), (job_row(app), second.output()[-3000:])
     status, _, attempts, _ = job_row(app)
     assert (status, attempts) == (JobStatus.SUCCEEDED, 2), second.output()[-3000:]
     with app.app_context():
