@@ -97,9 +97,10 @@ def bench_http(index_path, docs, threads, rounds, queries, run_load, summarize):
     port = free_port()
     gunicorn = str(Path(sys.executable).with_name("gunicorn"))
     # As scripts/serve.sh runs it, with the same settings (two processes of four threads).
-    workers, threads = os.environ.get("KEPU_WEB_WORKERS", "2"), os.environ.get("KEPU_WEB_THREADS", "4")
-    print(f"gunicorn: {workers} processes of {threads} threads", flush=True)
-    argv = [gunicorn, "--workers", workers, "--threads", threads, "--bind", f"127.0.0.1:{port}"]
+    web_workers = os.environ.get("KEPU_WEB_WORKERS", "2")
+    web_threads = os.environ.get("KEPU_WEB_THREADS", "4")
+    print(f"gunicorn: {web_workers} processes of {web_threads} threads", flush=True)
+    argv = [gunicorn, "--workers", web_workers, "--threads", web_threads, "--bind", f"127.0.0.1:{port}"]
     server = subprocess.Popen(
         [*argv, "--log-level", "warning", "--no-control-socket", "wsgi:app"],
         cwd=ROOT,
