@@ -31,6 +31,9 @@ def split_words(text):
     return words[:MAX_WORDS]
 
 
+_FULL_WIDTH = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
+
+
 @functools.lru_cache(maxsize=16384)
 def _fold_char(char):
     return normalize(char)
@@ -39,8 +42,11 @@ def _fold_char(char):
 def _normalized_with_offsets(text):
     """Normalize char by char, remembering which original character each normalized one came from
     (NFKC may turn one character into several: ㎡ -> m2)."""
-    if unicodedata.is_normalized("NFKC", text):
-        folded = text.lower()  # lower() only ever lengthens: same length, same offsets
+    # Full-width ASCII (，？５Ｇ) and the ideographic space are what Chinese text mostly has that
+    # NFKC changes, each into one character: swap them in C, and most texts take the fast path.
+    text_1to1 = text.translate(_FULL_WIDTH)
+    if unicodedata.is_normalized("NFKC", text_1to1):
+        folded = text_1to1.lower()  # lower() only ever lengthens: same length, same offsets
         if len(folded) == len(text):
             return folded, range(len(text) + 1)
     pieces = list(map(_fold_char, text))

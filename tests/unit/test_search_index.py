@@ -421,3 +421,13 @@ def test_a_failed_rebuild_leaves_the_live_index_alone(index, tmp_path, docs):
         rebuild([*docs, docs[0]], tmp_path / "index")
     assert snapshot(index, QUERIES) == before
     assert len([n for n in os.listdir(tmp_path / "index") if n.startswith("index-")]) == 1
+
+
+def test_highlights_keep_the_original_characters_where_folding_changes_them():
+    from search_index.query import highlight, patterns_for
+
+    patterns = patterns_for(["5G", "面积"])
+    # Full-width letters and punctuation (one character each once folded), and ㎡, which folds
+    # into two: the marks land on the original characters either way.
+    assert highlight("５Ｇ手机，面积１００㎡。", patterns) == "<em>５Ｇ</em>手机，<em>面积</em>１００㎡。"
+    assert highlight("１００㎡的面积，５Ｇ", patterns) == "１００㎡的<em>面积</em>，<em>５Ｇ</em>"
