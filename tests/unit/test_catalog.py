@@ -5,11 +5,12 @@ import time
 import zipfile
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from cloud.accounts.models import Role, UserRole
 from cloud.catalog.models import DownloadEvent, SearchLog
 from cloud.extensions import db
+from cloud.resources.models import Resource
 from tests.conftest import CREDIT_CODES, TESTDATA, post_multipart
 
 OWNER, REVIEWER, STATION, OTHER = "13800138000", "13700137000", "13600136000", "13500135000"
@@ -48,7 +49,7 @@ def search(client, headers, **params):
     return response.get_json()
 
 
-def test_only_published_resources_are_found(client, people):
+def test_only_published_resources_are_found(app, client, people):
     flower = f"{TESTDATA}/images/pillow_flower.jpg"
     published = upload(client, people[OWNER], "image", flower, "流感疫苗接种指南")
     publish(client, people, published)
@@ -73,6 +74,7 @@ def test_only_published_resources_are_found(client, people):
     for hidden in ("草稿", "待审", "退回", "别家", "撤回"):
         assert f"流感疫苗{hidden}" not in html
     assert "共找到 1 个资源" in html
+    assert f'src="/resources/{published}/media/' in html  # its thumbnail
     # the unpublished ones answer 404 everywhere a station could look
     for rid in (pending, rejected, withdrawn):
         assert client.get(f"/api/v1/resources/{rid}", headers=people[STATION]).status_code == 404
@@ -80,6 +82,14 @@ def test_only_published_resources_are_found(client, people):
         for rendition in ("source", "sd", "print"):
             assert client.get(f"/api/v1/resources/{rid}/download?rendition={rendition}",
                               headers=people[STATION]).status_code == 404  # fmt: skip
+    # Withdrawn in the database a moment before the worker removes it from the index: the hit is
+    # dropped from the page, the API and the counts.
+    with app.app_context():
+        db.session.execute(update(Resource).where(Resource.id == published).values(state="withdrawn"))
+        db.session.commit()
+    assert search(client, people[STATION], q="流感疫苗")["total"] == 0
+    html = client.get("/resources?q=流感疫苗").get_data(as_text=True)
+    assert "共找到 0 个资源" in html and "流感疫苗接种指南" not in html
 
 
 def test_filters_sorting_and_zero_result_log(app, auth, client, people):
