@@ -6,16 +6,16 @@ from datetime import date, timedelta
 
 from flask import current_app
 from sqlalchemy import func, insert, select, update
-from sqlalchemy.orm import defer, lazyload, selectinload
 
 from cloud.catalog.models import DownloadEvent, SearchLog
 from cloud.catalog.tasks import open_index
 from cloud.errors import NotFound, ValidationFailed
 from cloud.extensions import db
+from cloud.files.models import StoredFile
 from cloud.institutions.models import Institution
 from cloud.models_base import utcnow
 from cloud.resources.lifecycle import is_visible_to_stations
-from cloud.resources.models import CHANNELS, KIND_LABELS, Kind, Resource, ResourceFile, Role
+from cloud.resources.models import CHANNELS, KIND_LABELS, Kind, Resource, ResourceFile, Role, split_tags
 from search_index import IndexMissingError
 
 SORTS = {"relevance": "相关度", "newest": "最新", "downloads": "下载最多"}
@@ -78,9 +78,8 @@ class Page:
     indexed: bool = True  # False when there was no index to search
 
 
-def search(params, *, listing=False):
-    """One page of published resources for ``params`` (``log_search`` records it): the
-    ``Resource`` rows, or with ``listing`` the lighter ``Listed`` a results page shows.
+def search(params):
+    """One page of published resources (as ``Listed``) for ``params`` (``log_search`` records it).
 
     Hits whose row is no longer published (withdrawn a moment ago, before the worker removed it
     from the index) are dropped, so nothing unpublished is ever shown.
@@ -100,70 +99,71 @@ def search(params, *, listing=False):
     except IndexMissingError:  # nothing was ever published, or the index is being restored
         return Page(0, [], params.page, 0, indexed=False)
     ids = [int(hit.id) for hit in results.hits]
-    rows = (listed_rows if listing else resource_rows)(ids) if ids else {}
+    rows = listed_rows(ids) if ids else {}
     # Rows no longer published (withdrawn since the worker last wrote the index) are left out.
     items = [(rows[int(h.id)], h) for h in results.hits if int(h.id) in rows]
     total = results.total - (len(results.hits) - len(items))
     return Page(total, items, results.page, results.pages)
 
 
-def resource_rows(ids):
-    """The published ``Resource`` rows among ``ids`` with their files (for the API's JSON)."""
-    stmt = (
-        select(Resource)
-        .where(Resource.id.in_(ids))
-        .options(
-            selectinload(Resource.files),
-            lazyload(Resource.uploader),
-            defer(Resource.body_html),
-            defer(Resource.body_text),
-        )
-    )
-    return {r.id: r for r in db.session.scalars(stmt).unique() if is_visible_to_stations(r)}
-
-
 @dataclass(frozen=True)
 class Listed:
-    """What a results page shows of a published resource."""
+    """A published resource as search results show it (the page and the API): what
+    ``published_json`` and the results template read of a ``Resource``, read without the ORM."""
 
     id: int
     kind: str
+    title: str
+    summary: str
     channel: str
+    tags: str
     institution_name: str
+    published_at: object
     download_count: int
-    thumbnail_id: int | None
+    files: dict  # role -> a row with id, role, mime_type, size and the fact columns
 
     @property
     def kind_label(self):
         return Kind(self.kind).label
 
+    @property
+    def tag_list(self):
+        return split_tags(self.tags)
+
+    def file(self, role):
+        return self.files.get(role)
+
+
+LISTED_ROLES = {Role.THUMBNAIL, *(role for roles in DOWNLOADS.values() for role in roles.values())}
+
 
 def listed_rows(ids):
-    """``Listed`` for the published resources among ``ids``: two plain queries, no ORM objects
-    (building and expiring 20 Resource rows with their files cost a results page a third of its
-    time, bench/search_bench.py --http)."""
+    """``Listed`` for the published resources among ``ids``, in two plain queries (building and
+    expiring 20 ORM rows with their files cost a results page a third of its time,
+    bench/search_bench.py --http)."""
     stmt = (
         select(
-            Resource.id,
-            Resource.kind,
-            Resource.channel,
-            Resource.state,
-            Resource.download_count,
+            *(getattr(Resource, name) for name in ("id", "kind", "title", "summary", "channel", "tags")),
+            *(getattr(Resource, name) for name in ("state", "published_at", "download_count")),
             Institution.name.label("institution_name"),
         )
         .join(Institution, Resource.institution_id == Institution.id)
         .where(Resource.id.in_(ids))
     )
-    thumbnails = dict(
-        db.session.execute(
-            select(ResourceFile.resource_id, ResourceFile.id).where(
-                ResourceFile.resource_id.in_(ids), ResourceFile.role == Role.THUMBNAIL
-            )
-        ).all()
-    )
+    file_columns = [getattr(ResourceFile, name) for name in ("resource_id", "id", "role", "mime_type")]
+    file_columns += [getattr(ResourceFile, name) for name in ResourceFile.FACT_COLUMNS]
+    files = {}
+    for row in db.session.execute(
+        select(*file_columns, StoredFile.size)
+        .join(StoredFile, ResourceFile.stored_file_id == StoredFile.id)
+        .where(ResourceFile.resource_id.in_(ids), ResourceFile.role.in_(LISTED_ROLES))
+        .order_by(ResourceFile.id)
+    ):
+        files.setdefault(row.resource_id, {}).setdefault(row.role, row)  # the first, like file()
     return {
         row.id: Listed(
-            row.id, row.kind, row.channel, row.institution_name, row.download_count, thumbnails.get(row.id)
+            **{name: getattr(row, name) for name in Listed.__dataclass_fields__ if name != "files"},
+            files=files.get(row.id, {}),
         )
         for row in db.session.execute(stmt)
         if is_visible_to_stations(row)

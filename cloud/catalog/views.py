@@ -25,7 +25,7 @@ def index():
         params = service.parse_params(request.args)
     except DomainError as exc:
         params, error = service.SearchParams(), exc.message
-    page = service.search(params, listing=True)
+    page = service.search(params)
     html = render_template(
         "catalog/index.html",
         params=params,

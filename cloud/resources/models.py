@@ -32,6 +32,11 @@ KIND_LABELS = {
 CHANNELS = ("科技", "健康", "军事", "校园", "社区", "乡村", "应急", "其他")
 
 
+def split_tags(tags):
+    """The tags of a resource, kept comma-separated in one column."""
+    return [t for t in (tags or "").split(",") if t]
+
+
 class Role(enum.StrEnum):
     """What a stored file is to its resource."""
 
@@ -97,7 +102,11 @@ class Resource(db.Model):
 
     @property
     def tag_list(self):
-        return [t for t in self.tags.split(",") if t]
+        return split_tags(self.tags)
+
+    @property
+    def institution_name(self):
+        return self.institution.name
 
     def file(self, role):
         return next((f for f in self.files if f.role == role), None)

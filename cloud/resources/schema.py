@@ -96,7 +96,8 @@ RESOURCE_SCHEMA = {
 
 
 def published_json(resource):
-    """The station's view of a published resource."""
+    """The station's view of a published resource (a ``Resource``, or the ``catalog.service.Listed``
+    of a search result, which answers the same attributes)."""
     from cloud.catalog.service import DOWNLOADS
 
     data = {
@@ -107,7 +108,7 @@ def published_json(resource):
         "summary": resource.summary,
         "channel": resource.channel,
         "tags": resource.tag_list,
-        "institution": resource.institution.name,
+        "institution": resource.institution_name,
         "published_at": resource.published_at.isoformat() if resource.published_at else None,
         "downloads": resource.download_count,
         "page_url": url_for("catalog.detail", resource_id=resource.id),

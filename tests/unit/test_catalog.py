@@ -238,3 +238,18 @@ def test_browsing_anonymously_sets_no_cookie_but_the_sms_forms_get_their_token(a
         assert response.status_code == 200 and "Set-Cookie" not in response.headers, url
     for url in ("/account/register", "/account/reset"):
         assert 'name="csrf-token"' in client.get(url).get_data(as_text=True), url
+
+
+def test_a_search_result_says_what_the_resource_view_says(client, people):
+    chart = upload(
+        client, people[OWNER], "wallchart", f"{TESTDATA}/psd/psdtools_300dpi.psb", "防震减灾挂图", "地震,安全"
+    )
+    publish(client, people, chart)
+    [item] = search(client, people[STATION], q="防震减灾")["items"]
+    view = client.get(f"/api/v1/resources/{chart}", headers=people[STATION]).get_json()
+    assert set(item["renditions"]) == {"source", "print"} and item["thumbnail_url"]
+    assert item["tags"] == ["地震", "安全"] and item["institution"]
+    # The list is read without the ORM, the view with it: the same builder, the same answer.
+    assert {k: v for k, v in item.items() if k not in ("title_html", "summary_html", "score")} == {
+        k: v for k, v in view.items() if k in item
+    }
