@@ -14,6 +14,10 @@ Deletions are applied afterwards by ``Snapshot`` (one per index version).
 
 Positions are read only for the terms of phrases (a CJK word of two or more bigrams, a mixed or
 quoted word), a whole term at a time, and checked on the documents that have all the terms.
+
+The fast readers use private parts of the pinned Whoosh-Reloaded 2.7.5 (a posting block's ids,
+weights and values; a numeric column's bytes). tests/unit/test_search_segments.py compares each
+with Whoosh's public matchers and column readers, so an upgrade that changes them fails there.
 """
 
 import threading
