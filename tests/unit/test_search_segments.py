@@ -2,6 +2,7 @@
 deleted and replaced documents, commits after the caches were filled, and a cache too small to
 hold anything. Every answer is checked against a brute-force scan of the documents as they are."""
 
+import contextlib
 import datetime as dt
 import json
 
@@ -66,13 +67,20 @@ def check(index, docs, query, **options):
     return found
 
 
-def segments(index):
+@contextlib.contextmanager
+def opened_leaves(index):
+    """The live index's segment readers, each with its cache key."""
     ix = windex.open_dir(index._live_dir())
     try:
         with ix.reader() as reader:
-            return [(leaf.doc_count_all(), leaf.has_deletions()) for leaf, _ in reader.leaf_readers()]
+            yield [(postings.segment_key(index._live_dir(), leaf), leaf) for leaf, _ in reader.leaf_readers()]
     finally:
         ix.close()
+
+
+def segments(index):
+    with opened_leaves(index) as leaves:
+        return [(leaf.doc_count_all(), leaf.has_deletions()) for _key, leaf in leaves]
 
 
 def test_segments_deletions_and_later_commits(live, corpus):
@@ -117,29 +125,22 @@ def test_a_cache_too_small_to_keep_anything_gives_the_same_answers(live, monkeyp
 
 def test_the_block_reader_reads_what_whoosh_matchers_read(live):
     index, _docs, _ids = live
-    ix = windex.open_dir(index._live_dir())
-    try:
-        with ix.reader() as reader:
-            for leaf, _offset in reader.leaf_readers():
-                key = postings.segment_key(index._live_dir(), leaf)
-                for term in ["中国", "国人", "5g", "a", "股", "猫", "手机"]:
-                    ids, weights = postings.term_postings(key, leaf, "text", term)
-                    if ("text", term) not in leaf:
-                        assert len(ids) == len(postings.term_positions(key, leaf, "text", term)) == 0
-                        continue
-                    slow_ids, slow_weights = postings.read_postings_slowly(leaf.postings("text", term))
-                    assert np.array_equal(ids, slow_ids) and np.array_equal(weights, slow_weights)
-                    keys = postings.term_positions(key, leaf, "text", term)
-                    matcher, expected = leaf.postings("text", term), []
-                    while matcher.is_active():
-                        doc_id = matcher.id()
-                        shifted = doc_id << postings.POSITION_BITS
-                        expected += [shifted + p for p in matcher.value_as("positions")]
-                        matcher.next()
-                    assert keys.tolist() == expected
-                assert len(postings.term_postings(key, leaf, "text", "没有这个词")[0]) == 0
-    finally:
-        ix.close()
+    with opened_leaves(index) as leaves:
+        for key, leaf in leaves:
+            for term in ["中国", "国人", "5g", "a", "股", "猫", "手机"]:
+                ids, weights = postings.term_postings(key, leaf, "text", term)
+                if ("text", term) not in leaf:
+                    assert len(ids) == len(postings.term_positions(key, leaf, "text", term)) == 0
+                    continue
+                slow_ids, slow_weights = postings.read_postings_slowly(leaf.postings("text", term))
+                assert np.array_equal(ids, slow_ids) and np.array_equal(weights, slow_weights)
+                matcher, expected = leaf.postings("text", term), []
+                while matcher.is_active():
+                    shifted = matcher.id() << postings.POSITION_BITS
+                    expected += [shifted + p for p in matcher.value_as("positions")]
+                    matcher.next()
+                assert postings.term_positions(key, leaf, "text", term).tolist() == expected
+            assert len(postings.term_postings(key, leaf, "text", "没有这个词")[0]) == 0
 
 
 def test_the_cache_is_bounded_by_bytes_and_keeps_recent_entries():
@@ -161,15 +162,10 @@ def test_the_app_sizes_the_cache(app):
 
 def test_columns_read_in_one_go_match_whoosh(live):
     index, _docs, _ids = live
-    ix = windex.open_dir(index._live_dir())
-    try:
-        with ix.reader() as reader:
-            for leaf, _offset in reader.leaf_readers():
-                key = postings.segment_key(index._live_dir(), leaf)
-                for name in ("published_at", "downloads"):
-                    expected = list(leaf.column_reader(name, translate=False))
-                    assert postings.number_column(key, leaf, name).tolist() == expected
-                lengths = [leaf.doc_field_length(doc, "text") for doc in range(leaf.doc_count_all())]
-                assert postings.field_lengths(key, leaf, "text").tolist() == lengths
-    finally:
-        ix.close()
+    with opened_leaves(index) as leaves:
+        for key, leaf in leaves:
+            for name in ("published_at", "downloads"):
+                expected = list(leaf.column_reader(name, translate=False))
+                assert postings.number_column(key, leaf, name).tolist() == expected
+            lengths = [leaf.doc_field_length(doc, "text") for doc in range(leaf.doc_count_all())]
+            assert postings.field_lengths(key, leaf, "text").tolist() == lengths
