@@ -181,7 +181,7 @@ def bench_bare(path, threads, rounds, *, cold=False):
         search_once(text, options)
     latencies = run_load(search_once, threads, rounds)
     index.close()
-    return summarize(latencies)
+    return summarize(latencies) | {"cache_mb": postings.CACHE.nbytes / 1e6}
 
 
 def bench_http(path, docs, threads, rounds):
@@ -239,6 +239,7 @@ def main():
         for name, row in rows:
             ratio = row["p95"] / bare["p95"]
             print(f"  {name:<22}{row['n']:>6}{row['p50']:>10.1f}{row['p95']:>10.1f}{ratio:>12.2f}")
+        print(f"  (postings cached after the queries: {bare['cache_mb']:.1f} MB per process)")
         if not args.http:
             print("  (HTTP rows: run with --http, see bench_http())")
     finally:

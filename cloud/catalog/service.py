@@ -72,7 +72,7 @@ def parse_params(args):
 @dataclass
 class Page:
     total: int
-    items: list  # (resource, hit)
+    items: list  # (Listed, hit)
     page: int
     pages: int
     indexed: bool = True  # False when there was no index to search
@@ -161,7 +161,8 @@ _LISTED_FILES = (
 
 def listed_rows(ids):
     """``Listed`` for the published resources among ``ids``, in two plain queries: building 20
-    ORM rows with their institution and files took 4.5 ms of a results page's 12, these 1.7."""
+    ORM rows with their institution and files cost a results page several times more (profiled
+    by hand; bench/search_bench.py --http shows the page's latency)."""
     files = {}
     for row in db.session.execute(_LISTED_FILES, {"ids": ids}):
         files.setdefault(row.resource_id, {}).setdefault(row.role, row)  # the first, like file()
