@@ -100,6 +100,9 @@ class Config:
     KEPU_JOB_LEASE_SECONDS = _env_int("KEPU_JOB_LEASE_SECONDS", 600)
     KEPU_WORK_DIR = _env("KEPU_WORK_DIR")
 
+    # The Chinese TrueType font embedded in generated PDFs (the e站 plaque); Debian's fonts-wqy-microhei.
+    KEPU_PLAQUE_FONT = _env("KEPU_PLAQUE_FONT", "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
+
     # Number of reverse proxies in front of the app whose X-Forwarded-For is trusted.
     KEPU_PROXY_COUNT = _env_int("KEPU_PROXY_COUNT", 0)
 

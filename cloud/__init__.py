@@ -89,6 +89,7 @@ def register_blueprints(app):
         regions,
         resources,
         review,
+        stations,
         uploads,
     )
 
@@ -106,6 +107,8 @@ def register_blueprints(app):
         review.api_bp,
         catalog.bp,
         catalog.api_bp,
+        stations.bp,
+        stations.api_bp,
         messages.bp,
         api.bp,
     ):
@@ -119,6 +122,7 @@ def register_commands(app):
     from cloud.institutions.cli import institutions_cli
     from cloud.regions.cli import regions_cli
     from cloud.resources.cli import resources_cli, worker_command
+    from cloud.stations.cli import stations_cli
     from cloud.uploads.cli import uploads_cli
 
     app.cli.add_command(users_cli)
@@ -129,3 +133,4 @@ def register_commands(app):
     app.cli.add_command(worker_command)
     app.cli.add_command(uploads_cli)
     app.cli.add_command(search_cli)
+    app.cli.add_command(stations_cli)

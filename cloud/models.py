@@ -8,12 +8,24 @@ from cloud.messages.models import Message
 from cloud.regions.models import Region
 from cloud.resources.models import ProcessingJob, Resource, ResourceEvent, ResourceFile
 from cloud.review.models import ReviewDecision
+from cloud.stations.models import (
+    ActivityResource,
+    FieldCheck,
+    StaffAssignment,
+    Station,
+    StationActivity,
+    StationCounter,
+    StationEvent,
+    StationPhoto,
+)
 from cloud.uploads.models import Upload
 
 __all__ = [
+    "ActivityResource",
     "AuthSession",
     "Captcha",
     "DownloadEvent",
+    "FieldCheck",
     "Institution",
     "Message",
     "ProcessingJob",
@@ -24,6 +36,12 @@ __all__ = [
     "ReviewDecision",
     "SearchLog",
     "SmsMessage",
+    "StaffAssignment",
+    "Station",
+    "StationActivity",
+    "StationCounter",
+    "StationEvent",
+    "StationPhoto",
     "StoredFile",
     "Upload",
     "User",

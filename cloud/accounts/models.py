@@ -16,6 +16,8 @@ class Role(enum.StrEnum):
     INSTITUTION = "institution"
     REVIEWER = "reviewer"
     ADMIN = "admin"
+    STATION_MANAGER = "station_manager"
+    STAFF = "staff"
 
     @property
     def label(self):
@@ -28,6 +30,8 @@ ROLE_LABELS = {
     Role.INSTITUTION: "机构用户",
     Role.REVIEWER: "审核专家",
     Role.ADMIN: "管理员",
+    Role.STATION_MANAGER: "e站管理员",
+    Role.STAFF: "科协工作人员",
 }
 
 
@@ -54,6 +58,10 @@ class User(UserMixin, db.Model):
     informant_type: Mapped[str | None] = mapped_column(String(16))
     institution_id: Mapped[int | None] = mapped_column(ForeignKey("institution.id"), index=True)
     is_institution_manager: Mapped[bool] = mapped_column(default=False)
+    # The e站 whose people this account belongs to: its manager, its own logins, its 信息员.
+    station_id: Mapped[int | None] = mapped_column(
+        ForeignKey("station.id", use_alter=True, ondelete="SET NULL"), index=True
+    )
     is_active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[object | None] = mapped_column(UTCDateTime)
@@ -64,6 +72,14 @@ class User(UserMixin, db.Model):
     region = relationship("Region", lazy="joined")
     institution = relationship(
         "Institution", back_populates="members", lazy="joined", foreign_keys=[institution_id]
+    )
+    station = relationship("Station", foreign_keys=[station_id])
+    staff_assignment = relationship(
+        "StaffAssignment",
+        uselist=False,
+        lazy="selectin",
+        foreign_keys="StaffAssignment.user_id",
+        back_populates="user",
     )
 
     @property

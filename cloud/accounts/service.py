@@ -82,8 +82,11 @@ def request_code(phone_raw, purpose, captcha_id, captcha_answer, ip):
         sms.send_code(phone, purpose, ip)
 
 
-def register(phone_raw, code, password):
-    """Create an institution-user account (机构用户) after the SMS code checks out.
+REGISTERING_ROLES = (Role.INSTITUTION, Role.STATION_MANAGER)
+
+
+def register(phone_raw, code, password, role=Role.INSTITUTION):
+    """Create a 机构用户 (or an e站管理员) account after the SMS code checks out.
 
     Raises ValidationFailed (bad phone, code or password) or Conflict (phone already taken).
     """
@@ -97,8 +100,10 @@ def register(phone_raw, code, password):
         raise ValidationFailed(CODE_FAILED, details={"field": "code"})
     if db.session.scalar(select(User.id).where(User.phone == phone)) is not None:
         raise Conflict("该手机号已注册，请直接登录")
+    if role not in REGISTERING_ROLES:
+        raise ValidationFailed("不支持注册此类账号")
     user = User(phone=phone, password_hash=hash_password(password))
-    user.role_rows.append(UserRole(role=Role.INSTITUTION))
+    user.role_rows.append(UserRole(role=role))
     db.session.add(user)
     db.session.flush()
     log.info("registered user %s", user.id)

@@ -12,6 +12,7 @@ from cloud.accounts.forms import (
     RegisterForm,
     ResetPasswordForm,
 )
+from cloud.accounts.models import Role
 from cloud.accounts.passwords import PASSWORD_HINT
 from cloud.accounts.redirects import safe_next
 from cloud.accounts.sessions import login_web, logout_web
@@ -51,7 +52,7 @@ def logout():
     return redirect(url_for("main.index"))
 
 
-def _sms_code_page(form_class, template, handle):
+def _sms_code_page(form_class, template, handle, **context):
     """Registration and password reset: phone, captcha, SMS code and a password."""
     form = form_class()
     if form.validate_on_submit():
@@ -67,18 +68,25 @@ def _sms_code_page(form_class, template, handle):
             return result
     form.captcha_id.data = captcha.new_captcha()
     db.session.commit()
-    return render_template(template, form=form, password_hint=PASSWORD_HINT)
+    return render_template(template, form=form, password_hint=PASSWORD_HINT, **context)
 
 
 @bp.route("/register", methods=["GET", "POST"])
 def register():
+    """机构用户 register here; ``?as=station`` registers an e站管理员, who then applies for the station."""
+    as_station = request.args.get("as") == "station"
+
     def handle(form):
-        user = service.register(form.phone.data, form.code.data, form.password.data)
+        role = Role.STATION_MANAGER if as_station else Role.INSTITUTION
+        user = service.register(form.phone.data, form.code.data, form.password.data, role=role)
         login_web(user)
+        if as_station:
+            flash("注册成功，请填写e站申报信息", "success")
+            return redirect(url_for("stations.apply"))
         flash("注册成功，欢迎使用科普资源云", "success")
         return redirect(url_for("accounts.profile"))
 
-    return _sms_code_page(RegisterForm, "accounts/register.html", handle)
+    return _sms_code_page(RegisterForm, "accounts/register.html", handle, as_station=as_station)
 
 
 @bp.route("/reset", methods=["GET", "POST"])
