@@ -569,22 +569,23 @@ def work_queue(user, filters=None):
 def drilldown(user, parent_code=None):
     """Counts per state of the regions one level below ``parent_code`` (or the user's own region).
 
-    Returns (parent Region or None, [(Region, {state: count}, total)]). Raises NotFound outside scope.
+    A county has no level below it here: its own row is shown. Returns (parent Region or None,
+    [(Region, {state: count}, total)]). Raises NotFound outside the scope.
     """
     code = parent_code or scope.staff_region(user) or ""
     if code and not scope.covers(user, code):
         raise NotFound("地区不存在")
     parent = db.session.get(Region, code) if code else None
-    if code and (parent is None or parent.level >= COUNTY_LEVEL):
+    if code and (parent is None or parent.level > COUNTY_LEVEL):
         raise NotFound("地区不存在")
-    width = {None: 2, 1: 4, 2: 6}[parent.level if parent else None]
+    width = {None: 2, 1: 4, 2: 6, 3: 6}[parent.level if parent else None]
     prefix = func.substr(Station.region_code, 1, width)
     stmt = select(prefix, Station.state, func.count()).where(scope.region_clause(user, Station.region_code))
     if code:
         stmt = stmt.where(Station.region_code.like(f"{code}%"))
     counts = {}
-    for child, state, count in db.session.execute(stmt.group_by(prefix, Station.state)):
-        counts.setdefault(child, {})[state] = count
+    for child, state, number in db.session.execute(stmt.group_by(prefix, Station.state)):
+        counts.setdefault(child, {})[state] = number
     found = db.session.scalars(select(Region).where(Region.code.in_(list(counts)))) if counts else []
     regions = {r.code: r for r in found}
     rows = [(regions[c], counts[c], sum(counts[c].values())) for c in sorted(counts) if c in regions]
