@@ -5,7 +5,7 @@ from flask import Response, current_app
 from cloud.media.plaque import PlaqueText, render_plaque
 from cloud.media.spreadsheet import write_csv, write_xlsx
 from cloud.regions.service import full_name
-from cloud.stations.service import association_name
+from cloud.stations.service import BEIJING, association_name
 from storage import content_disposition
 
 XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -28,7 +28,7 @@ COLUMNS = (
 
 def plaque_pdf(station):
     """The recognised station's sign at its real size (600×400 mm)."""
-    day = station.recognised_at
+    day = station.recognised_at.astimezone(BEIJING) if station.recognised_at else None
     text = PlaqueText(
         station_name=station.name,
         station_number=station.number or "",
@@ -56,7 +56,7 @@ def station_rows(stations):
             s.manager_name,
             s.manager_phone,
             s.terminal_labels,
-            s.recognised_at.date().isoformat() if s.recognised_at else "",
+            s.recognised_at.astimezone(BEIJING).date().isoformat() if s.recognised_at else "",
         )
 
 

@@ -89,7 +89,7 @@ def _recognised_on(text):
         day = date.fromisoformat(text.replace("/", "-").replace(".", "-")[:10])
     except ValueError:
         raise ValidationFailed(f"认定日期无效：{text}（格式如 2025-06-30）") from None
-    if day > date.today():
+    if day > service.today():
         raise ValidationFailed(f"认定日期不能晚于今天：{text}")
     return datetime(day.year, day.month, day.day, tzinfo=utcnow().tzinfo)
 

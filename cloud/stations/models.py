@@ -29,6 +29,9 @@ CONDITIONS = {
     "terminal": ("有终端", "可使用的终端设备，例如：电子屏 1 块、电脑 2 台"),
 }
 
+#: StationPhoto.purpose of photos that are not 五有 evidence.
+FIELD_CHECK_PHOTO, ACTIVITY_PHOTO = "field_check", "activity_photo"
+
 #: 终端: what a station can show the cloud's resources on.
 TERMINALS = {
     "phone": "手机",
@@ -101,7 +104,10 @@ class Station(db.Model):
         return "、".join(TERMINALS[t] for t in self.terminal_list)
 
     def condition_photos(self, key):
-        return [p for p in self.photos if p.purpose == key]
+        """The 五有 evidence for condition ``key`` (not the photos of checks or activities)."""
+        return [
+            p for p in self.photos if p.purpose == key and p.activity_id is None and p.field_check_id is None
+        ]
 
     def __repr__(self):
         return f"<Station {self.id} {self.number or '-'} {self.state}>"
@@ -202,7 +208,7 @@ class StationPhoto(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     station_id: Mapped[int] = mapped_column(ForeignKey("station.id", ondelete="CASCADE"), index=True)
-    # A CONDITIONS key, "field_check" or "activity".
+    # A CONDITIONS key, FIELD_CHECK_PHOTO or ACTIVITY_PHOTO.
     purpose: Mapped[str] = mapped_column(String(16))
     field_check_id: Mapped[int | None] = mapped_column(
         ForeignKey("station_field_check.id", ondelete="CASCADE")

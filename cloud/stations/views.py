@@ -20,7 +20,14 @@ from cloud.stations.forms import (
     InformantForm,
     StaffForm,
 )
-from cloud.stations.models import ACTIVITY_KINDS, CONDITIONS, FACILITY_TYPES, TERMINALS
+from cloud.stations.models import (
+    ACTIVITY_KINDS,
+    ACTIVITY_PHOTO,
+    CONDITIONS,
+    FACILITY_TYPES,
+    FIELD_CHECK_PHOTO,
+    TERMINALS,
+)
 from cloud.stations.photos import PhotoBatch
 from cloud.stations.states import EDITABLE_STATES, STATE_LABELS, State
 from cloud.stations.workflow import ACTIONS
@@ -242,7 +249,7 @@ def decide(station_id, action):
     try:
         with PhotoBatch() as photos:
             if action == "county_approve":
-                photos.add("field_check", request.files.getlist("photos"), label="实地核查")
+                photos.add(FIELD_CHECK_PHOTO, request.files.getlist("photos"), label="实地核查")
             after = service.decide(user, station, decision, photos)
     except (DomainError, StorageError) as exc:
         _fail(None, _as_domain(exc))
@@ -335,7 +342,7 @@ def activities(station_id):
         fields["participants"] = "" if fields["participants"] is None else fields["participants"]
         try:
             with PhotoBatch() as photos:
-                photos.add("activity", request.files.getlist("photos"), label="活动")
+                photos.add(ACTIVITY_PHOTO, request.files.getlist("photos"), label="活动")
                 service.record_activity(user, station, fields, photos, [v.strip() for v in ids])
         except (DomainError, StorageError) as exc:
             _fail(form, _as_domain(exc))
@@ -479,6 +486,12 @@ def staff():
         own_chain=ancestry(own) if own else [],
         child_level={None: "省级", 1: "市级", 2: "县级"}.get(scope.staff_level(user), ""),
     )
+
+
+@bp.app_template_filter("beijing_time")
+def beijing_time(moment, fmt="%Y-%m-%d %H:%M"):
+    """A stored UTC moment as people in China read it."""
+    return moment.astimezone(service.BEIJING).strftime(fmt) if moment else ""
 
 
 @bp.app_template_filter("station_state")

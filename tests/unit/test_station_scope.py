@@ -17,7 +17,7 @@ from werkzeug.datastructures import FileStorage
 from cloud.accounts.models import User
 from cloud.extensions import db
 from cloud.stations import service
-from cloud.stations.models import StationActivity
+from cloud.stations.models import ACTIVITY_PHOTO, StationActivity
 from cloud.stations.photos import PhotoBatch
 from tests.conftest import PASSWORD, csrf_token
 from tests.support.stations import REGIONS, application, make_staff_tree, manager
@@ -42,7 +42,7 @@ def world(app):
         buffer.seek(0)
 
         with PhotoBatch() as batch:
-            batch.add("activity", [FileStorage(buffer, "活动.png")], label="活动")
+            batch.add(ACTIVITY_PHOTO, [FileStorage(buffer, "活动.png")], label="活动")
             activity = service.record_activity(
                 applicant,
                 station,
