@@ -3,13 +3,13 @@ reviews with a 实地核查 record, the city re-reviews and recognises, the stat
 an activity that used a cloud resource, and the plaque PDF is downloaded."""
 
 import io
-from datetime import date
 
 from playwright.sync_api import expect
 from pypdf import PdfReader
 
 from cloud.accounts.models import Role, UserRole
 from cloud.extensions import db
+from cloud.stations.service import today
 from tests.browser.test_resource_center_journey import publish
 from tests.conftest import TESTDATA
 from tests.support.stations import make_staff_tree
@@ -75,7 +75,7 @@ def test_an_e_station_from_application_to_plaque(page, app, auth, client, live_s
     login(page, "staff410102")
     page.goto("/stations/queue")
     page.get_by_test_id("station-queue").get_by_role("link", name="林山寨社区科普中国e站").click()
-    page.get_by_label("实地核查日期").fill(date.today().isoformat())
+    page.get_by_label("实地核查日期").fill(today().isoformat())
     page.get_by_label("核查人员").fill("张三、李四")
     page.get_by_label("核查情况").fill("场所、网络、终端与申报一致")
     page.get_by_label("核查照片（可选）").set_input_files(PHOTO)
@@ -105,7 +105,7 @@ def test_an_e_station_from_application_to_plaque(page, app, auth, client, live_s
     page.get_by_label("从资源中心查找本次活动使用的资源").fill("花朵")
     page.get_by_role("button", name="查找资源").click()
     expect(page.get_by_test_id("resource-search-results")).to_contain_text("植物的花朵结构科普图")
-    page.get_by_label("活动日期").fill(date.today().isoformat())
+    page.get_by_label("活动日期").fill(today().isoformat())
     page.get_by_label("活动名称").fill("全国科普日·走进植物世界")
     page.get_by_label("活动类型").select_option("全国科普日")
     page.get_by_label("活动地点").fill("社区科普活动室")

@@ -1,7 +1,7 @@
 """``/api/v1/stations``: applications, decisions and activities with bearer tokens; registering as an
 e站管理员; every refusal in the one JSON error shape."""
 
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
@@ -9,12 +9,13 @@ from sqlalchemy import select
 from cloud.accounts.models import Role, User, UserRole
 from cloud.extensions import db
 from cloud.messages.models import Message
+from cloud.stations.service import today
 from tests.conftest import PASSWORD, TESTDATA
 from tests.support.stations import application, make_staff_tree
 from tests.unit.test_catalog import OWNER, REVIEWER, publish, upload
 
 MANAGER = "13900139000"
-CHECK = {"checked_on": date.today().isoformat(), "checkers": "核查组", "notes": "属实"}
+CHECK = {"checked_on": today().isoformat(), "checkers": "核查组", "notes": "属实"}
 
 
 @pytest.fixture
@@ -86,7 +87,7 @@ def test_apply_decide_and_record_an_activity(app, client, tokens):
     publish(client, tokens, rid)
     activities = f"{api}/{station['id']}/activities"
     body = {
-        "held_on": date.today().isoformat(),
+        "held_on": today().isoformat(),
         "title": "全国科普日活动",
         "kind": "全国科普日",
         "place": "活动室",
@@ -95,7 +96,7 @@ def test_apply_decide_and_record_an_activity(app, client, tokens):
     }
     assert error(post(activities, {**body, "resource_ids": [rid + 999]}, "manager"), 422)
     assert error(post(activities, {**body, "participants": "many"}, "manager"), 422)
-    future = (date.today() + timedelta(days=3)).isoformat()
+    future = (today() + timedelta(days=3)).isoformat()
     assert error(post(activities, {**body, "held_on": future}, "manager"), 422)
     assert error(post(activities, body, "county"), 403)
     made = post(activities, body, "manager")

@@ -14,6 +14,7 @@ from cloud.media.plaque import PlaqueText, render_plaque
 from cloud.stations import service
 from cloud.stations.importer import import_stations
 from cloud.stations.models import Station, StationEvent
+from cloud.stations.service import today
 from cloud.stations.states import State
 from tests.conftest import PASSWORD
 from tests.support.stations import application, make_staff_tree, manager
@@ -161,7 +162,7 @@ def test_the_station_page_hands_out_the_plaque(app, client, auth, ctx):
     from cloud.accounts.models import User
 
     county, city = db.session.get(User, people["zhongyuan"]), db.session.get(User, people["zhengzhou"])
-    check = {"checked_on": date.today().isoformat(), "checkers": "甲", "notes": "乙"}
+    check = {"checked_on": today().isoformat(), "checkers": "甲", "notes": "乙"}
     db.session.commit()
     auth.login("13900139000")
     assert client.get(f"/stations/{station.id}/plaque.pdf").status_code == 404  # not recognised yet

@@ -6,7 +6,6 @@ this file."""
 
 import io
 import re
-from datetime import date
 
 import pytest
 from openpyxl import load_workbook
@@ -19,10 +18,11 @@ from cloud.extensions import db
 from cloud.stations import service
 from cloud.stations.models import ACTIVITY_PHOTO, StationActivity
 from cloud.stations.photos import PhotoBatch
+from cloud.stations.service import today
 from tests.conftest import PASSWORD, csrf_token
 from tests.support.stations import REGIONS, application, make_staff_tree, manager
 
-CHECK = {"checked_on": date.today().isoformat(), "checkers": "核查组", "notes": "属实"}
+CHECK = {"checked_on": today().isoformat(), "checkers": "核查组", "notes": "属实"}
 INSIDE = ("zhongyuan", "zhengzhou", "henan", "admin")  # county A, its city, its province, admins
 OUTSIDE = ("erqi", "kaifeng", "longting", "hubei", "wuhan", "jiangan")  # county B, other city, other province
 
@@ -47,7 +47,7 @@ def world(app):
                 applicant,
                 station,
                 {
-                    "held_on": date.today(),
+                    "held_on": today(),
                     "title": "科普日",
                     "kind": "全国科普日",
                     "place": "活动室",

@@ -2,7 +2,7 @@
 exactly when the state and the actor's capacity allow it, every move leaves one audit row, nothing
 is recognised without a county 审核 followed by a city 复核, and only recognised stations count."""
 
-from datetime import date, timedelta
+from datetime import timedelta
 from itertools import count
 
 import pytest
@@ -15,11 +15,12 @@ from cloud.errors import DomainError
 from cloud.extensions import db
 from cloud.stations import service
 from cloud.stations.models import StationEvent
+from cloud.stations.service import today
 from cloud.stations.states import RECOGNISED_STATES, State
 from cloud.stations.workflow import ACTIONS, TRANSITIONS, IllegalTransition
 from tests.support.stations import application, make_staff_tree, manager
 
-CHECK = {"checked_on": date.today().isoformat(), "checkers": "核查组", "notes": "属实"}
+CHECK = {"checked_on": today().isoformat(), "checkers": "核查组", "notes": "属实"}
 # Who may try: the applicant, the station's own county and city, and people who never may.
 ACTORS = {
     "applicant": "applicant",
@@ -66,7 +67,7 @@ def attempt(action, station, actor):
     if action == "resubmit":
         return service.edit_and_resubmit(actor, station, application(phone=station.manager_phone))
     decision = service.Decision(
-        action, reason="原因", deadline=date.today() + timedelta(days=10), field_check=CHECK
+        action, reason="原因", deadline=today() + timedelta(days=10), field_check=CHECK
     )
     return service.decide(actor, station, decision)
 

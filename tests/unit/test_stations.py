@@ -3,7 +3,7 @@ city 复核 and 认定, rectification and revocation, numbers, messages, audit r
 
 import io
 import os
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 from PIL import Image
@@ -16,12 +16,13 @@ from cloud.files.models import StoredFile
 from cloud.messages.models import Message
 from cloud.stations import scope, service
 from cloud.stations.models import FieldCheck, Station, StationEvent, StationPhoto
+from cloud.stations.service import today
 from cloud.stations.states import State
 from cloud.stations.workflow import IllegalTransition
 from tests.conftest import PASSWORD, TESTDATA, csrf_token, post_multipart
 from tests.support.stations import application, make_staff_tree, manager
 
-CHECK = {"checked_on": date.today().isoformat(), "checkers": "张三、李四", "notes": "场所、终端与申报一致"}
+CHECK = {"checked_on": today().isoformat(), "checkers": "张三、李四", "notes": "场所、终端与申报一致"}
 
 
 @pytest.fixture
@@ -111,7 +112,7 @@ def test_county_approval_needs_an_on_site_check(tree):
     county = user(tree["zhongyuan"])
     for bad, message in (
         ({}, "实地核查日期"),
-        ({**CHECK, "checked_on": (date.today() + timedelta(days=1)).isoformat()}, "不能晚于今天"),
+        ({**CHECK, "checked_on": (today() + timedelta(days=1)).isoformat()}, "不能晚于今天"),
         ({**CHECK, "checkers": " "}, "核查人员"),
         ({**CHECK, "notes": ""}, "核查情况"),
     ):
@@ -150,8 +151,8 @@ def test_rectification_keeps_counting_revocation_does_not(tree):
     city, county = user(tree["zhengzhou"]), user(tree["zhongyuan"])
     assert service.recognised_count("4101") == 1
     with pytest.raises(ValidationFailed, match="整改期限"):
-        service.decide(city, station, service.Decision("rectify", reason="活动不足", deadline=date.today()))
-    deadline = date.today() + timedelta(days=30)
+        service.decide(city, station, service.Decision("rectify", reason="活动不足", deadline=today()))
+    deadline = today() + timedelta(days=30)
     service.decide(city, station, service.Decision("rectify", reason="本季度未开展活动", deadline=deadline))
     assert station.state == State.RECTIFYING and station.is_recognised
     assert (station.rectify_reason, station.rectify_deadline) == ("本季度未开展活动", deadline)
