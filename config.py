@@ -94,10 +94,16 @@ class Config:
 
     # Lifetime of a download link (presigned on S3, signed by the app on local storage), seconds.
     KEPU_DOWNLOAD_URL_SECONDS = _env_int("KEPU_DOWNLOAD_URL_SECONDS", 600)
+    # Downloads of one rendition by one user within this many minutes count once (下载最多);
+    # every request is still kept as an event, the repeats marked as not counted.
+    KEPU_DOWNLOAD_COUNT_WINDOW_MINUTES = _env_int("KEPU_DOWNLOAD_COUNT_WINDOW_MINUTES", 30)
 
     # Processing jobs: how long a worker may stay silent before its job is given to another,
     # and where jobs keep their scratch files (the system temp directory by default).
     KEPU_JOB_LEASE_SECONDS = _env_int("KEPU_JOB_LEASE_SECONDS", 600)
+    # Work enqueued after a commit (a processing job, an index update) that has not started
+    # this many seconds later is taken as lost and enqueued again by the worker's sweep.
+    KEPU_RECOVERY_GRACE_SECONDS = _env_int("KEPU_RECOVERY_GRACE_SECONDS", 120)
     KEPU_WORK_DIR = _env("KEPU_WORK_DIR")
 
     # Number of reverse proxies in front of the app whose X-Forwarded-For is trusted.

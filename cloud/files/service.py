@@ -5,9 +5,25 @@ import secrets
 from flask import current_app
 from sqlalchemy import select
 
+from cloud.errors import DomainError
 from cloud.extensions import db
 from cloud.files.models import StoredFile
+from cloud.models_base import utcnow
 from storage import ObjectNotFound, StorageError, create_storage
+
+
+class FileGone(DomainError):
+    """The stored object behind a download is missing or damaged (410: it will not come back)."""
+
+    status = 410
+    code = "file_unavailable"
+    message = "该文件已丢失或损坏，暂时无法下载。资源提供机构需要重新上传，请稍后再试或联系管理员"
+
+
+class StorageUnavailable(DomainError):
+    status = 503
+    code = "storage_unavailable"
+    message = "存储服务暂时不可用，请稍后重试"
 
 
 def get_storage():
@@ -24,10 +40,13 @@ def new_key(prefix="f"):
     return f"{prefix}/{token[:2]}/{token}"
 
 
-def store_file(stream, *, original_name="", content_type="application/octet-stream", max_size=None):
+def store_file(
+    stream, *, original_name="", content_type="application/octet-stream", max_size=None, institution_id=None
+):
     """Stream ``stream`` into storage and record it. Raises StorageError (ObjectTooLarge…).
 
-    If the database commit that follows fails, the object is an orphan that the sweep removes.
+    ``institution_id`` is the institution whose quota the file counts against. If the database
+    commit that follows fails, the object is an orphan that the sweep removes.
     """
     saved = get_storage().save(new_key(), stream, content_type=content_type, max_size=max_size)
     row = StoredFile(
@@ -36,13 +55,16 @@ def store_file(stream, *, original_name="", content_type="application/octet-stre
         sha256=saved.sha256,
         content_type=content_type,
         original_name=(original_name or "")[:255],
+        institution_id=institution_id,
     )
     db.session.add(row)
     db.session.flush()
     return row
 
 
-def record_file(key, size, sha256, content_type="application/octet-stream", original_name=""):
+def record_file(
+    key, size, sha256, content_type="application/octet-stream", original_name="", institution_id=None
+):
     """Record an object that is already in storage (e.g. assembled from a resumable upload).
 
     ``size`` and ``sha256`` must be what ``Storage.hash_object`` reported for it. Flushes and
@@ -54,6 +76,7 @@ def record_file(key, size, sha256, content_type="application/octet-stream", orig
         sha256=sha256,
         content_type=content_type,
         original_name=(original_name or "")[:255],
+        institution_id=institution_id,
     )
     db.session.add(row)
     db.session.flush()
@@ -87,6 +110,50 @@ def _check(storage, row):
     if actual.sha256 != row.sha256:
         return f"sha256 {actual.sha256}, expected {row.sha256}"
     return None
+
+
+def record_check(row, problem):
+    """Mark ``row`` damaged ("missing" or "changed") or intact after a check; flushes.
+
+    An object that could not be read at all (the storage service down) proves nothing about the
+    file: its mark is left as it was, so an outage does not flag every file.
+    """
+    if problem is None:
+        row.damaged_at = row.damage = None
+    elif problem.startswith("unreadable"):
+        return
+    else:
+        if row.damaged_at is None:
+            row.damaged_at = utcnow()
+        row.damage = "missing" if problem == "missing" else "changed"
+    db.session.flush()
+
+
+def check_available(row):
+    """Make sure the object of ``row`` can be handed out; call before issuing a download link.
+
+    Raises FileGone for a file marked damaged, or whose object has gone (it is then marked
+    missing, in the caller's transaction), StorageUnavailable when storage cannot tell.
+    """
+    if row.damaged_at is not None:
+        raise FileGone()
+    try:
+        size = get_storage().size(row.key)
+    except ObjectNotFound:
+        mark_missing(row)
+        raise FileGone() from None
+    except StorageError as exc:
+        raise StorageUnavailable() from exc
+    if size != row.size:
+        row.damaged_at, row.damage = utcnow(), "changed"
+        db.session.flush()
+        raise FileGone()
+
+
+def mark_missing(row):
+    """Record that the object of ``row`` is gone; flushes."""
+    row.damaged_at, row.damage = row.damaged_at or utcnow(), "missing"
+    db.session.flush()
 
 
 def read_head(stored_file, length):

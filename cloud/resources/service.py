@@ -8,7 +8,7 @@ after the commit (enqueueing a job, deleting replaced objects) is returned to th
 import logging
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from cloud.errors import NotFound, PayloadTooLarge, ValidationFailed
 from cloud.extensions import db
@@ -179,9 +179,25 @@ def start_processing(resource, actor):
 
 
 def enqueue_job(job_id):
+    """Hand job ``job_id`` to the queue, then note that it was (its own short commit).
+
+    Runs after the commit that created the job. If the enqueue fails the job stays queued with
+    no ``enqueued_at``, and ``recover_queued_jobs`` enqueues it again.
+    """
     from cloud.resources.tasks import process_resource
 
     process_resource(job_id)
+    mark_enqueued(job_id)
+
+
+def mark_enqueued(job_id):
+    db.session.execute(
+        update(ProcessingJob)
+        .where(ProcessingJob.id == job_id, ProcessingJob.status == JobStatus.QUEUED)
+        .values(enqueued_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
 
 
 def retry_processing(user, resource):

@@ -13,9 +13,9 @@ import socket
 import tempfile
 from datetime import timedelta
 
-from flask import current_app
+from flask import current_app, has_app_context
 from huey import crontab
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 
 from cloud.extensions import db
 from cloud.files.service import get_storage, store_file
@@ -25,7 +25,7 @@ from cloud.queue import app_task, huey
 from cloud.resources import pipeline
 from cloud.resources.lifecycle import State, transition
 from cloud.resources.models import AUTHORED_ROLES, JobStatus, ProcessingJob, ResourceFile, Role
-from cloud.resources.service import AfterCommit, drop_files
+from cloud.resources.service import AfterCommit, drop_files, mark_enqueued
 from storage import StorageError
 
 log = logging.getLogger(__name__)
@@ -60,21 +60,36 @@ def process_resource(job_id):
 
 def run_job(job_id):
     job = db.session.get(ProcessingJob, job_id)
-    if job is None or job.status in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.SUPERSEDED):
-        return  # done already, or replaced by a newer job: a re-delivered task is harmless
+    if job is None or job.status != JobStatus.QUEUED:
+        # Done already, replaced by a newer job, or running on another worker: a task delivered
+        # twice (a recovery sweep re-enqueued a job that was only waiting) is harmless.
+        return
     resource = job.resource
     if resource.state != State.PROCESSING or resource.latest_job.id != job.id:
         job.status = JobStatus.SUPERSEDED
         db.session.commit()
         return
     lease = current_app.config["KEPU_JOB_LEASE_SECONDS"]
-    job.status = JobStatus.RUNNING
-    job.attempts += 1
-    job.started_at = utcnow()
-    job.lease_until = utcnow() + timedelta(seconds=lease)
-    job.worker = this_worker()
-    job.step, job.progress, job.error = "准备", 0, ""
+    # Claimed with a compare-and-set, so two deliveries of the same job run it once.
+    claimed = db.session.execute(
+        update(ProcessingJob)
+        .where(ProcessingJob.id == job_id, ProcessingJob.status == JobStatus.QUEUED)
+        .values(
+            status=JobStatus.RUNNING,
+            attempts=ProcessingJob.attempts + 1,
+            started_at=utcnow(),
+            lease_until=utcnow() + timedelta(seconds=lease),
+            worker=this_worker(),
+            step="准备",
+            progress=0,
+            error="",
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount
     db.session.commit()
+    if claimed != 1:
+        return
+    db.session.refresh(job)
 
     def progress(step, percent):
         # Its own short UPDATE: the uploader sees it at once, and the lease stays fresh.
@@ -105,6 +120,7 @@ def run_job(job_id):
             _fail(job_id, message, repr(exc))
         else:
             job.status, job.error, job.detail = JobStatus.QUEUED, message, repr(exc)
+            job.enqueued_at = utcnow()  # Huey retries it: not lost
             db.session.commit()
             raise
     except Exception as exc:
@@ -178,14 +194,71 @@ def requeue_stale_jobs():
     stale = [j for j in running if (j.lease_until and j.lease_until < now) or worker_is_dead(j.worker)]
     for job in stale:
         job.status = JobStatus.QUEUED
+        job.enqueued_at = None  # until the enqueue below succeeds
         job.detail = f"requeued: worker {job.worker} stopped"
         _remove_scratch(job.id)
     db.session.commit()
-    for job in stale:
-        process_resource(job.id)
-    if stale:
-        log.warning("requeued %d stale processing jobs", len(stale))
-    return [job.id for job in stale]
+    requeued = _enqueue([job.id for job in stale])
+    if requeued:
+        log.warning("requeued %d stale processing jobs", len(requeued))
+    return requeued
+
+
+def recover_queued_jobs():
+    """Enqueue again queued jobs whose task was lost; return their ids.
+
+    A job is committed as queued and then enqueued; if that enqueue failed (the queue was down,
+    the process died between the two) nothing would ever run it, and its resource would stay
+    处理中. Lost: never enqueued ``KEPU_RECOVERY_GRACE_SECONDS`` after its creation, or still
+    queued ``KEPU_JOB_LEASE_SECONDS`` after its last enqueue (a worker took the task and died
+    before starting it). A job merely waiting in a long queue may be enqueued twice; the second
+    delivery finds it taken and does nothing.
+    """
+    now = utcnow()
+    grace = timedelta(seconds=current_app.config["KEPU_RECOVERY_GRACE_SECONDS"])
+    lease = timedelta(seconds=current_app.config["KEPU_JOB_LEASE_SECONDS"])
+    lost = db.session.scalars(
+        select(ProcessingJob.id)
+        .where(
+            ProcessingJob.status == JobStatus.QUEUED,
+            or_(
+                and_(ProcessingJob.enqueued_at.is_(None), ProcessingJob.created_at < now - grace),
+                ProcessingJob.enqueued_at < now - lease,
+            ),
+        )
+        .order_by(ProcessingJob.id)
+    ).all()
+    db.session.commit()
+    recovered = _enqueue(lost)
+    if recovered:
+        log.warning("re-enqueued %d lost processing job(s)", len(recovered))
+    return recovered
+
+
+def _enqueue(job_ids):
+    """Enqueue each job and note it; a failed enqueue is logged and left to the next sweep."""
+    done = []
+    for job_id in job_ids:
+        try:
+            process_resource(job_id)
+        except Exception:
+            log.exception("could not enqueue processing job %s", job_id)
+            continue
+        mark_enqueued(job_id)
+        done.append(job_id)
+    return done
+
+
+def recover_lost_work():
+    """Everything the recovery sweep does: stale running jobs, lost queued jobs, lost index
+    updates. Returns ``{"stale": [...], "queued": [...], "indexed": [...]}``."""
+    from cloud.catalog.tasks import recover_index_updates
+
+    return {
+        "stale": requeue_stale_jobs(),
+        "queued": recover_queued_jobs(),
+        "indexed": recover_index_updates(),
+    }
 
 
 def _scratch_root():
@@ -200,10 +273,18 @@ def _remove_scratch(job_id):
 
 @huey.periodic_task(crontab(minute="*"), name="requeue_stale_jobs")
 def requeue_stale_jobs_periodically():
+    """Every minute: the recovery sweep (stale and lost jobs, lost index updates)."""
+    in_app(recover_lost_work)
+
+
+def in_app(func):
+    """Run ``func`` in the current app context, or in the worker's app (periodic tasks)."""
     from cloud.queue import worker_app
 
+    if has_app_context():
+        return func()
     with worker_app().app_context():
-        requeue_stale_jobs()
+        return func()
 
 
 def sweep_orphans(older_than_hours=24):
