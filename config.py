@@ -84,6 +84,11 @@ class Config:
     KEPU_MAX_IMAGE_BYTES = _env_int("KEPU_MAX_IMAGE_BYTES", 50 * 1024**2)
     # Unfinished resumable uploads idle this long are removed by `flask uploads sweep`.
     KEPU_UPLOAD_MAX_AGE_HOURS = _env_int("KEPU_UPLOAD_MAX_AGE_HOURS", 24)
+    # Finished uploads never made into a resource, and stored files nothing refers to any more
+    # (article pictures no article kept…), are removed by `flask storage sweep` after this long.
+    KEPU_STORAGE_GRACE_HOURS = _env_int("KEPU_STORAGE_GRACE_HOURS", 7 * 24)
+    # Storage each institution may use (its files and unfinished uploads); 0 for no limit.
+    KEPU_INSTITUTION_QUOTA_BYTES = _env_int("KEPU_INSTITUTION_QUOTA_BYTES", 100 * 1024**3)
     # Ordinary form POSTs of a whole file (small files; big ones go through tus).
     KEPU_MAX_FORM_UPLOAD_BYTES = _env_int("KEPU_MAX_FORM_UPLOAD_BYTES", 64 * 1024**2)
 

@@ -1,12 +1,14 @@
 """``flask storage …`` commands."""
 
 import sys
+from datetime import timedelta
 
 import click
 from flask.cli import AppGroup
 
 from cloud.extensions import db
 from cloud.files.service import record_check, verify_files
+from cloud.resources.tasks import sweep_storage
 
 storage_cli = AppGroup("storage", help="Object storage.")
 
@@ -28,4 +30,29 @@ def verify_command():
     db.session.commit()
     click.echo(f"checked {checked} objects, {bad} problems")
     if bad:
+        sys.exit(1)
+
+
+@storage_cli.command("sweep")
+@click.option(
+    "--upload-max-age", type=click.FloatRange(min=0), help="hours (default: KEPU_UPLOAD_MAX_AGE_HOURS)"
+)
+@click.option("--grace", type=click.FloatRange(min=0), help="hours (default: KEPU_STORAGE_GRACE_HOURS)")
+@click.option(
+    "--orphans-older-than", default=24.0, show_default=True, type=click.FloatRange(min=0), help="hours"
+)
+def sweep_command(upload_max_age, grace, orphans_older_than):
+    """Reclaim storage nothing uses: stale uploads, unused files, orphan objects (also run nightly)."""
+    report = sweep_storage(
+        upload_max_age=timedelta(hours=upload_max_age) if upload_max_age is not None else None,
+        grace=timedelta(hours=grace) if grace is not None else None,
+        orphan_hours=orphans_older_than,
+    )
+    click.echo(
+        f"removed {report.abandoned_uploads} abandoned upload(s), {report.unused_uploads} unused upload(s), "
+        f"{report.unreferenced_files} unreferenced file(s), {report.orphan_objects} orphan object(s)"
+    )
+    for failure in report.failures:
+        click.echo(f"could not remove {failure}; tried again next time", err=True)
+    if report.failures:
         sys.exit(1)

@@ -1,15 +1,19 @@
 """Putting files into object storage and checking they are still what was stored."""
 
+import logging
 import secrets
+from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import and_, delete, exists, not_, select
 
 from cloud.errors import DomainError
 from cloud.extensions import db
 from cloud.files.models import StoredFile
 from cloud.models_base import utcnow
 from storage import ObjectNotFound, StorageError, create_storage
+
+log = logging.getLogger(__name__)
 
 
 class FileGone(DomainError):
@@ -160,3 +164,67 @@ def read_head(stored_file, length):
     """The first ``length`` bytes of a stored object (fewer if it is shorter). Raises StorageError."""
     length = min(stored_file.size, length)
     return b"".join(get_storage().open(stored_file.key, 0, length - 1)) if length else b""
+
+
+# -- reclaiming ----------------------------------------------------------------------------
+
+
+def _references():
+    """Every column that refers to a stored file (found in the schema, so a feature that adds
+    one is protected from the sweep without being listed here)."""
+    table = StoredFile.__table__
+    return [
+        fk.parent
+        for other in db.metadata.sorted_tables
+        for fk in other.foreign_keys
+        if fk.column.table is table
+    ]
+
+
+def _unreferenced():
+    return and_(*(not_(exists().where(column == StoredFile.id)) for column in _references()))
+
+
+def unreferenced_files(older_than, batch=1000):
+    """Ids of stored files older than ``older_than`` (a timedelta) that nothing refers to: article
+    pictures no article kept, the files of uploads that were terminated or swept."""
+    cutoff = utcnow() - older_than
+    return list(
+        db.session.scalars(
+            select(StoredFile.id)
+            .where(StoredFile.created_at < cutoff, _unreferenced())
+            .order_by(StoredFile.id)
+            .limit(batch)
+        )
+    )
+
+
+def remove_unreferenced(file_id, older_than=timedelta(0)):
+    """Delete the row of stored file ``file_id`` if it is still unreferenced and old enough;
+    return its key (the caller deletes the object after committing), or None.
+
+    The check and the delete are one statement, so a row that gained a reference meanwhile (an
+    article saved with the picture a moment ago) is kept.
+    """
+    key = db.session.scalar(select(StoredFile.key).where(StoredFile.id == file_id))
+    result = db.session.execute(
+        delete(StoredFile)
+        .where(StoredFile.id == file_id, StoredFile.created_at < utcnow() - older_than, _unreferenced())
+        .execution_options(synchronize_session=False)
+    )
+    return key if result.rowcount == 1 else None
+
+
+def delete_objects(keys):
+    """Delete objects whose rows are gone (after the commit); failures are logged, and what is
+    left is an orphan that ``sweep_orphans`` removes later. Returns how many were deleted."""
+    storage = get_storage()
+    deleted = 0
+    for key in keys:
+        try:
+            storage.delete(key)
+        except StorageError:
+            log.warning("could not delete object %s; the orphan sweep will", key, exc_info=True)
+            continue
+        deleted += 1
+    return deleted

@@ -13,6 +13,7 @@ from sqlalchemy import select, update
 from cloud.errors import NotFound, PayloadTooLarge, ValidationFailed
 from cloud.extensions import db
 from cloud.files.service import get_storage, store_file
+from cloud.institutions import quota
 from cloud.institutions.service import require_uploader
 from cloud.models_base import utcnow
 from cloud.resources.articles import apply_article_body, image_url
@@ -250,7 +251,10 @@ def take_upload(user, kind, upload_id):
 
 
 def store_form_file(user, kind, file_storage):
-    """Store a file sent in an ordinary multipart form (small files). Raises ValidationFailed."""
+    """Store a file sent in an ordinary multipart form (small files).
+
+    Raises ValidationFailed, PayloadTooLarge, QuotaExceeded (the institution's storage is full).
+    """
     require_uploader(user)
     kind = parse_kind(kind)
     if kind == Kind.ARTICLE:
@@ -258,16 +262,24 @@ def store_form_file(user, kind, file_storage):
     if file_storage is None or not file_storage.filename:
         raise ValidationFailed("请选择要上传的文件", details={"field": "file"})
     check_filename(kind, file_storage.filename)
+    quota.check_new(user.institution_id, 0)  # already full: do not even store it
     try:
-        return store_file(
+        stored = store_file(
             file_storage.stream,
             original_name=file_storage.filename,
             content_type="application/octet-stream",
             max_size=size_limit(kind),
+            institution_id=user.institution_id,
         )
     except ObjectTooLarge:
         limit_mib = size_limit(kind) // 1024**2
         raise PayloadTooLarge(f"文件超过{Kind(kind).label}的大小限制（{limit_mib} MB）") from None
+    try:
+        quota.check_stored(user.institution_id, stored)
+    except quota.QuotaExceeded:
+        get_storage().delete(stored.key)  # its row goes with the rolled-back request
+        raise
+    return stored
 
 
 def store_inline_image(user, file_storage):

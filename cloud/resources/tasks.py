@@ -11,6 +11,7 @@ import os
 import shutil
 import socket
 import tempfile
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from flask import current_app, has_app_context
@@ -145,7 +146,12 @@ def _swap_renditions(resource, result):
     after = AfterCommit(drop_files(resource, old))
     for output in result.outputs:
         with open(output.path, "rb") as stream:
-            stored = store_file(stream, original_name=output.name, content_type=output.mime)
+            stored = store_file(
+                stream,
+                original_name=output.name,
+                content_type=output.mime,
+                institution_id=resource.institution_id,
+            )
         columns, extra = _split_facts(output.facts)
         resource.files.append(
             ResourceFile(role=output.role, stored_file=stored, mime_type=output.mime, facts=extra, **columns)
@@ -290,10 +296,13 @@ def in_app(func):
 def sweep_orphans(older_than_hours=24):
     """Delete stored objects no row points to (written, then the commit failed); return the count."""
     from cloud.files.models import StoredFile
+    from cloud.uploads.models import Upload
 
     cutoff = utcnow() - timedelta(hours=older_than_hours)
     storage = get_storage()
-    known = set(db.session.scalars(select(StoredFile.key)))
+    # An upload's object, assembled by a request whose commit failed, is adopted when the
+    # client resumes (uploads.service): it belongs to the upload while the upload lives.
+    known = set(db.session.scalars(select(StoredFile.key))) | set(db.session.scalars(select(Upload.key)))
     removed = 0
     # Young objects may belong to a job or upload whose commit is still to come: leave them.
     for key in storage.iter_keys("f/"):
@@ -301,3 +310,75 @@ def sweep_orphans(older_than_hours=24):
             storage.delete(key)
             removed += 1
     return removed
+
+
+@dataclass
+class SweepReport:
+    abandoned_uploads: int = 0
+    unused_uploads: int = 0
+    unreferenced_files: int = 0
+    orphan_objects: int = 0
+    failures: list = field(default_factory=list)
+
+
+def sweep_storage(*, upload_max_age=None, grace=None, orphan_hours=24):
+    """Reclaim storage nothing uses; return a SweepReport. The one sweep operators (and the
+    worker, daily) run; each removal is its own transaction, so one failure keeps the rest.
+
+    In order: unfinished uploads idle for ``upload_max_age`` (default KEPU_UPLOAD_MAX_AGE_HOURS);
+    finished uploads never used within ``grace`` (default KEPU_STORAGE_GRACE_HOURS); stored files
+    older than ``grace`` that no row refers to (article pictures no article kept, terminated
+    uploads); objects without any row, older than ``orphan_hours``. A file any row still refers
+    to — a resource's source or rendition, an unused upload within its grace, an institution's
+    licence — is never removed.
+    """
+    from cloud.files import service as files
+    from cloud.uploads import service as uploads
+
+    config = current_app.config
+    if upload_max_age is None:
+        upload_max_age = timedelta(hours=config["KEPU_UPLOAD_MAX_AGE_HOURS"])
+    grace = grace if grace is not None else timedelta(hours=config["KEPU_STORAGE_GRACE_HOURS"])
+    report = SweepReport()
+
+    def each(ids, remove, what):
+        for item in ids:
+            try:
+                result = remove(item)
+                db.session.commit()
+            except StorageError as exc:
+                db.session.rollback()
+                report.failures.append(f"{what} {item}: {exc}")
+                continue
+            yield result
+
+    for removed in each(
+        uploads.abandoned_uploads(upload_max_age),
+        lambda u: uploads.remove_abandoned(u, upload_max_age),
+        "upload",
+    ):
+        report.abandoned_uploads += bool(removed)
+    for key in each(uploads.unused_uploads(grace), lambda u: uploads.remove_unused(u, grace), "upload"):
+        if key is not None:
+            report.unused_uploads += 1
+            files.delete_objects([key] if key else [])
+    while True:
+        batch = files.unreferenced_files(grace)
+        keys = [key for key in each(batch, lambda f: files.remove_unreferenced(f, grace), "file") if key]
+        report.unreferenced_files += files.delete_objects(keys)
+        if len(batch) < 1000 or not keys:
+            break
+    try:
+        report.orphan_objects = sweep_orphans(orphan_hours)
+    except StorageError as exc:
+        report.failures.append(f"orphan objects: {exc}")
+    db.session.commit()
+    return report
+
+
+@huey.periodic_task(crontab(minute="41", hour="3"), name="sweep_storage")
+def sweep_storage_daily():
+    """Every night: reclaim what nothing uses (see sweep_storage)."""
+    report = in_app(sweep_storage)
+    for failure in report.failures:
+        log.warning("storage sweep: %s", failure)
