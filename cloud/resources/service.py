@@ -7,11 +7,12 @@ after the commit (enqueueing a job, deleting replaced objects) is returned to th
 
 import logging
 
-from flask import current_app
+from flask import current_app, url_for
 from sqlalchemy import select, update
 
-from cloud.errors import NotFound, PayloadTooLarge, ValidationFailed
+from cloud.errors import Conflict, NotFound, PayloadTooLarge, ValidationFailed
 from cloud.extensions import db
+from cloud.files.models import StoredFile
 from cloud.files.service import get_storage, store_file
 from cloud.institutions import quota
 from cloud.institutions.service import require_uploader
@@ -94,11 +95,19 @@ def list_own_resources(user, limit=200):
     return db.session.scalars(stmt).unique().all()
 
 
-def create_resource(user, kind, metadata, *, source=None, body_html=None):
+class DuplicateUpload(Conflict):
+    code = "duplicate_upload"
+    message = "本机构已上传过相同的文件"
+
+
+def create_resource(user, kind, metadata, *, source=None, body_html=None, refuse_duplicates=False):
     """Create a resource from a stored source file (or article HTML) and queue its processing.
 
-    ``source`` is a ``StoredFile`` the user uploaded (see ``accept_upload``). Returns
-    ``(resource, after_commit)``. Raises PermissionDenied, ValidationFailed.
+    ``source`` is a ``StoredFile`` the user uploaded (see ``accept_upload``). The same file
+    uploaded again by the institution is allowed (``duplicates_of`` tells the uploader), unless
+    ``refuse_duplicates``: then DuplicateUpload names the earlier resources, and the upload can
+    be used again once the uploader confirms. Returns ``(resource, after_commit)``. Raises
+    PermissionDenied, ValidationFailed, DuplicateUpload.
     """
     require_uploader(user)
     kind = parse_kind(kind)
@@ -112,7 +121,48 @@ def create_resource(user, kind, metadata, *, source=None, body_html=None):
     else:
         _attach_source(resource, source)
     db.session.flush()
+    if refuse_duplicates:
+        earlier = duplicates_of(resource)
+        if earlier:
+            titles = "、".join(f"《{r.title}》（{r.state_label}）" for r in earlier[:3])
+            more = f"等 {len(earlier)} 个资源" if len(earlier) > 3 else ""
+            raise DuplicateUpload(
+                f"本机构已上传过相同的文件：{titles}{more}。如确需再次上传，请确认后继续。",
+                details={"duplicates": [duplicate_json(r) for r in earlier]},
+            )
     return resource, start_processing(resource, user)
+
+
+def duplicates_of(resource):
+    """The institution's other resources whose source file has the same SHA-256, oldest first."""
+    source = resource.file(Role.SOURCE)
+    if source is None:
+        return []
+    stmt = (
+        select(Resource)
+        .join(ResourceFile, ResourceFile.resource_id == Resource.id)
+        .join(StoredFile, ResourceFile.stored_file_id == StoredFile.id)
+        .where(
+            Resource.institution_id == resource.institution_id,
+            Resource.id != resource.id,
+            ResourceFile.role == Role.SOURCE,
+            StoredFile.sha256 == source.stored_file.sha256,
+        )
+        .order_by(Resource.id)
+    )
+    return db.session.scalars(stmt).unique().all()
+
+
+def duplicate_json(resource):
+    """What the uploader is told about an earlier resource with the same file."""
+    return {
+        "id": resource.id,
+        "title": resource.title,
+        "state": resource.state,
+        "state_label": resource.state_label,
+        "created_at": resource.created_at.isoformat(),
+        "page_url": url_for("resources.own_detail", resource_id=resource.id),
+    }
 
 
 def _attach_source(resource, stored_file):
