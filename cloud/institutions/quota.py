@@ -72,9 +72,7 @@ def check_upload(upload, institution_id):
 def check_stored(institution_id, stored_file):
     """After a file sent in one form POST is stored (and flushed): is the institution over its
     quota now? Raises QuotaExceeded; the caller removes the object."""
-    quota = quota_bytes()
-    if quota and used_bytes(institution_id) > quota:
-        _check(used_bytes(institution_id) - stored_file.size, stored_file.size)
+    _check(used_bytes(institution_id) - stored_file.size, stored_file.size)
 
 
 def _check(used, adding):
