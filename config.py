@@ -84,6 +84,11 @@ class Config:
     KEPU_MAX_IMAGE_BYTES = _env_int("KEPU_MAX_IMAGE_BYTES", 50 * 1024**2)
     # Unfinished resumable uploads idle this long are removed by `flask uploads sweep`.
     KEPU_UPLOAD_MAX_AGE_HOURS = _env_int("KEPU_UPLOAD_MAX_AGE_HOURS", 24)
+    # Finished uploads never made into a resource, and stored files nothing refers to any more
+    # (article pictures no article kept…), are removed by `flask storage sweep` after this long.
+    KEPU_STORAGE_GRACE_HOURS = _env_int("KEPU_STORAGE_GRACE_HOURS", 7 * 24)
+    # Storage each institution may use (its files and unfinished uploads); 0 for no limit.
+    KEPU_INSTITUTION_QUOTA_BYTES = _env_int("KEPU_INSTITUTION_QUOTA_BYTES", 100 * 1024**3)
     # Ordinary form POSTs of a whole file (small files; big ones go through tus).
     KEPU_MAX_FORM_UPLOAD_BYTES = _env_int("KEPU_MAX_FORM_UPLOAD_BYTES", 64 * 1024**2)
 
@@ -94,10 +99,16 @@ class Config:
 
     # Lifetime of a download link (presigned on S3, signed by the app on local storage), seconds.
     KEPU_DOWNLOAD_URL_SECONDS = _env_int("KEPU_DOWNLOAD_URL_SECONDS", 600)
+    # Downloads of one rendition by one user within this many minutes count once (下载最多);
+    # every request is still kept as an event, the repeats marked as not counted.
+    KEPU_DOWNLOAD_COUNT_WINDOW_MINUTES = _env_int("KEPU_DOWNLOAD_COUNT_WINDOW_MINUTES", 30)
 
     # Processing jobs: how long a worker may stay silent before its job is given to another,
     # and where jobs keep their scratch files (the system temp directory by default).
     KEPU_JOB_LEASE_SECONDS = _env_int("KEPU_JOB_LEASE_SECONDS", 600)
+    # Work enqueued after a commit (a processing job, an index update) that has not started
+    # this many seconds later is taken as lost and enqueued again by the worker's sweep.
+    KEPU_RECOVERY_GRACE_SECONDS = _env_int("KEPU_RECOVERY_GRACE_SECONDS", 120)
     KEPU_WORK_DIR = _env("KEPU_WORK_DIR")
 
     # The Chinese TrueType font embedded in generated PDFs (the e站 plaque); Debian's fonts-wqy-microhei.

@@ -1,7 +1,7 @@
 """Imports every feature's models so the mapper and Alembic see the whole schema."""
 
 from cloud.accounts.models import AuthSession, Captcha, SmsMessage, User, UserRole
-from cloud.catalog.models import DownloadEvent, SearchLog
+from cloud.catalog.models import DownloadEvent, PendingIndexUpdate, SearchLog
 from cloud.files.models import StoredFile
 from cloud.institutions.models import Institution
 from cloud.messages.models import Message
@@ -28,6 +28,7 @@ __all__ = [
     "FieldCheck",
     "Institution",
     "Message",
+    "PendingIndexUpdate",
     "ProcessingJob",
     "Region",
     "Resource",

@@ -11,7 +11,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from cloud.catalog import service
 from cloud.errors import NotFound
 from cloud.extensions import db
-from cloud.files.service import get_storage
+from cloud.files.service import FileGone, check_available, get_storage
 
 _SALT = "download-link"
 
@@ -23,12 +23,18 @@ def _serializer():
 
 
 def link(user, resource, rendition):
-    """Record the download and return a redirect to a link that expires in minutes."""
+    """Record the download and return a redirect to a link that expires in minutes.
+
+    Raises NotFound (no such rendition), FileGone (the file is missing or damaged: no link, not
+    counted; a missing object found here is marked so), StorageUnavailable.
+    """
     rf = service.download_file(resource, rendition)
     name = service.download_name(resource, rf, rendition)
-    service.record_download(user, resource, rf, rendition)
+    check_files([rf])
+    counted = service.record_download(user, resource, rf, rendition)
     db.session.commit()
-    service.reindex_later(resource.id)
+    if counted:
+        service.reindex_later(resource.id)
     storage = get_storage()
     seconds = service.link_seconds()
     if storage.supports_presigned_urls:
@@ -43,6 +49,20 @@ def link(user, resource, rendition):
     return response
 
 
+def check_files(files):
+    """Refuse a download whose files are not all in storage intact (see ``check_available``).
+
+    A missing object found here stays marked (committed), so the next request is refused
+    without asking storage. Raises FileGone, StorageUnavailable.
+    """
+    try:
+        for rf in files:
+            check_available(rf.stored_file)
+    except FileGone:
+        db.session.commit()
+        raise
+
+
 def resolve(token):
     """(resource, file, download name) for a signed local link; NotFound once expired or withdrawn."""
     try:
@@ -53,4 +73,6 @@ def resolve(token):
     rf = service.download_file(resource, data["n"])
     if rf.id != data["f"]:
         raise NotFound("下载链接已失效，请返回资源页面重新下载")
+    if rf.stored_file.damaged_at is not None:
+        raise FileGone()
     return resource, rf, service.download_name(resource, rf, data["n"])

@@ -1,6 +1,6 @@
 """What stations do in the resource center: downloads and searches."""
 
-from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy import ForeignKey, Index, String, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cloud.extensions import db
@@ -8,10 +8,19 @@ from cloud.models_base import UTCDateTime, utcnow
 
 
 class DownloadEvent(db.Model):
-    """One download: who (and their station's region), what, which rendition, when."""
+    """One download: who (and their station's region), what, which rendition, when.
+
+    Every request for a download link leaves an event (for audit and statistics), but only the
+    first by a user for a resource and rendition within ``KEPU_DOWNLOAD_COUNT_WINDOW_MINUTES`` is
+    ``is_counted``: repeats (a reload, a resumed download, a cross-site ``<img>``) do not raise
+    the resource's download count. Statistics count the counted events.
+    """
 
     __tablename__ = "download_event"
-    __table_args__ = (Index("ix_download_event_resource_created", "resource_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_download_event_resource_created", "resource_id", "created_at"),
+        Index("ix_download_event_user_resource", "user_id", "resource_id", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("user.id"), index=True)
@@ -21,6 +30,7 @@ class DownloadEvent(db.Model):
     region_code: Mapped[str | None] = mapped_column(String(12), index=True)
     institution_id: Mapped[int | None] = mapped_column(ForeignKey("institution.id"))
     created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    is_counted: Mapped[bool] = mapped_column(default=True, server_default=true())
 
     def __repr__(self):
         return f"<DownloadEvent {self.resource_id}/{self.rendition} by {self.user_id}>"
@@ -40,3 +50,22 @@ class SearchLog(db.Model):
 
     def __repr__(self):
         return f"<SearchLog {self.query!r} {self.result_count}>"
+
+
+class PendingIndexUpdate(db.Model):
+    """A change to a resource that the search index has not taken in yet (an outbox row).
+
+    Written in the same transaction as the change; the index task deletes it once the index has
+    the change. Rows that outlive a short grace period mean the task was lost (the enqueue after
+    the commit failed, or its worker died): the recovery sweep enqueues it again.
+    """
+
+    __tablename__ = "pending_index_update"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # No foreign key: a row must outlive its resource so the index forgets the resource too.
+    resource_id: Mapped[int] = mapped_column(index=True)
+    created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+    def __repr__(self):
+        return f"<PendingIndexUpdate {self.resource_id}>"

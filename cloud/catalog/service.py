@@ -7,7 +7,7 @@ from datetime import date, timedelta
 from flask import current_app
 from sqlalchemy import bindparam, func, insert, select, update
 
-from cloud.catalog.models import DownloadEvent, SearchLog
+from cloud.catalog.models import DownloadEvent, PendingIndexUpdate, SearchLog
 from cloud.catalog.tasks import open_index
 from cloud.errors import NotFound, ValidationFailed
 from cloud.extensions import db
@@ -255,7 +255,27 @@ def download_name(resource, rf, rendition):
 
 
 def record_download(user, resource, rf, rendition):
-    """Write the download event and count it; the index's download count follows via the worker."""
+    """Write the download event; count it unless ``user`` fetched this rendition within the window.
+
+    Returns True when it was counted (the resource's download count went up, and the index's
+    follows via the worker), False for a repeat, which is kept for audit with ``is_counted``
+    false. Two requests racing in the same instant may both count: the window is about reloads
+    and resumed downloads, not a lock.
+    """
+    window = timedelta(minutes=current_app.config["KEPU_DOWNLOAD_COUNT_WINDOW_MINUTES"])
+    now = utcnow()
+    repeat = db.session.scalar(
+        select(DownloadEvent.id)
+        .where(
+            DownloadEvent.user_id == user.id,
+            DownloadEvent.resource_id == resource.id,
+            DownloadEvent.rendition == rendition,
+            DownloadEvent.is_counted.is_(True),
+            DownloadEvent.created_at > now - window,
+        )
+        .limit(1)
+    )
+    counted = repeat is None
     db.session.add(
         DownloadEvent(
             user_id=user.id,
@@ -264,20 +284,36 @@ def record_download(user, resource, rf, rendition):
             rendition=rendition,
             region_code=user.region_code,
             institution_id=user.institution_id,
+            created_at=now,
+            is_counted=counted,
         )
     )
-    db.session.execute(
-        update(Resource).where(Resource.id == resource.id).values(download_count=Resource.download_count + 1)
-    )
+    if counted:
+        db.session.execute(
+            update(Resource)
+            .where(Resource.id == resource.id)
+            .values(download_count=Resource.download_count + 1)
+        )
+        note_index_change(resource.id)
     db.session.flush()
+    return counted
 
 
 def link_seconds():
     return current_app.config["KEPU_DOWNLOAD_URL_SECONDS"]
 
 
+def note_index_change(resource_id):
+    """Record, in the caller's transaction, that the index must take in a change of the resource.
+
+    The caller enqueues ``reindex_later`` after its commit; if that enqueue is lost, the
+    recovery sweep (``recover_index_updates``) finds the row and enqueues it again.
+    """
+    db.session.add(PendingIndexUpdate(resource_id=resource_id))
+
+
 def reindex_later(resource_id):
-    """Refresh the resource's download count in the index (the worker writes)."""
+    """Enqueue the index update of a resource (after the commit that noted it; the worker writes)."""
     from cloud.catalog.tasks import index_resource
 
     index_resource(resource_id)

@@ -63,6 +63,7 @@ def media(resource_id, file_id):
 def download(resource_id, rendition):
     resource = service.published(resource_id)
     if rendition == "zip" and resource.kind == "article":
+        downloads.check_files(f for f in resource.files if f.role == Role.INLINE_IMAGE)
         return _article_zip(resource)
     return downloads.link(current_user.user, resource, rendition)
 
@@ -91,8 +92,11 @@ def _article_zip(resource):
         )
         archive.writestr("index.html", page)
         archive.writestr("正文.txt", resource.body_text)
-    service.record_download(current_user.user, resource, resource.files[0] if resource.files else None, "zip")
+    first = resource.files[0] if resource.files else None
+    counted = service.record_download(current_user.user, resource, first, "zip")
     db.session.commit()
+    if counted:
+        service.reindex_later(resource.id)
     response = Response(buffer.getvalue(), mimetype="application/zip")
     response.headers["Content-Disposition"] = content_disposition(f"{resource.title}.zip")
     response.headers["X-Content-Type-Options"] = "nosniff"

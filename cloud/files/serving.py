@@ -8,8 +8,8 @@ import re
 
 from flask import Response, request
 
-from cloud.files.service import get_storage
-from storage import InvalidRange, content_disposition
+from cloud.files.service import FileGone, StorageUnavailable, get_storage
+from storage import InvalidRange, ObjectNotFound, StorageError, content_disposition
 
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)$")
 
@@ -36,7 +36,13 @@ def _parse_range(header, total):
 
 
 def send_stored_file(stored_file, *, mimetype=None, as_attachment=False, download_name=None, max_age=0):
-    """A streamed response for ``stored_file`` honouring Range; nothing is held in memory."""
+    """A streamed response for ``stored_file`` honouring Range; nothing is held in memory.
+
+    Raises FileGone when the file is marked damaged or its object is missing (a Chinese 410,
+    never a 500), StorageUnavailable when storage cannot be read.
+    """
+    if stored_file.damaged_at is not None:
+        raise FileGone()
     total = stored_file.size
     headers = {
         "Accept-Ranges": "bytes",
@@ -56,17 +62,26 @@ def send_stored_file(stored_file, *, mimetype=None, as_attachment=False, downloa
     if_range = request.headers.get("If-Range")
     if wanted and if_range and if_range != headers["ETag"]:
         wanted = None  # the client's partial copy is of another version: send it all
-    storage = get_storage()
     if wanted is None:
-        body = storage.open(stored_file.key) if total else iter(())
+        body = _open(stored_file.key) if total else iter(())
         response = Response(body, status=200, mimetype=mimetype, headers=headers, direct_passthrough=True)
         response.content_length = total
     else:
         start, end = wanted
-        body = storage.open(stored_file.key, start, end)
+        body = _open(stored_file.key, start, end)
         headers["Content-Range"] = f"bytes {start}-{end}/{total}"
         response = Response(body, status=206, mimetype=mimetype, headers=headers, direct_passthrough=True)
         response.content_length = end - start + 1
     response.cache_control.private = True
     response.cache_control.max_age = max_age
     return response
+
+
+def _open(key, start=None, end=None):
+    # Opened before any header is sent, so a missing object is still a proper error answer.
+    try:
+        return get_storage().open(key, start, end)
+    except ObjectNotFound:
+        raise FileGone() from None
+    except StorageError as exc:
+        raise StorageUnavailable() from exc

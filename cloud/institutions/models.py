@@ -44,7 +44,7 @@ class Institution(db.Model):
     decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", use_alter=True))
 
     members = relationship("User", back_populates="institution", foreign_keys="User.institution_id")
-    licence_file = relationship("StoredFile")
+    licence_file = relationship("StoredFile", foreign_keys=[licence_file_id])
     applicant = relationship("User", foreign_keys=[applicant_id])
 
     @property

@@ -23,6 +23,12 @@ CREATE_SCHEMA = {
         "tags": {"type": "array", "items": {"type": "string"}},
         "upload_id": {"type": "string", "description": "a finished tus upload (not for articles)"},
         "body_html": {"type": "string", "description": "articles only; sanitized on arrival"},
+        "on_duplicate": {
+            "enum": ["create", "refuse"],
+            "description": "when the institution already has a resource with the same file (SHA-256): "
+            "`create` it anyway (default; the answer lists them in `duplicates`) or `refuse` "
+            "with 409 duplicate_upload naming them (the upload stays usable)",
+        },
     },
 }
 
@@ -61,7 +67,12 @@ def create_resource():
         if body.get("kind") != "article":
             source = service.take_upload(user, body.get("kind"), body.get("upload_id"))
     resource, after = service.create_resource(
-        user, body.get("kind"), _metadata(body), source=source, body_html=body.get("body_html")
+        user,
+        body.get("kind"),
+        _metadata(body),
+        source=source,
+        body_html=body.get("body_html"),
+        refuse_duplicates=body.get("on_duplicate") == "refuse",
     )
     db.session.commit()
     after.run()

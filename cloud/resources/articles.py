@@ -75,10 +75,14 @@ def apply_article_body(resource, body_html):
     for file_id in dict.fromkeys(used):
         if file_id not in current:
             stored = db.session.get(StoredFile, file_id)
-            if stored is not None:
-                resource.files.append(
-                    ResourceFile(role=Role.INLINE_SOURCE, stored_file=stored, mime_type=stored.content_type)
+            if stored is None:
+                # Inserted so long ago that the storage sweep removed it, the article unsaved.
+                raise ValidationFailed(
+                    "正文中有图片已过期被清理，请删除该图片后重新插入", details={"field": "body_html"}
                 )
+            resource.files.append(
+                ResourceFile(role=Role.INLINE_SOURCE, stored_file=stored, mime_type=stored.content_type)
+            )
     return [f for fid, f in current.items() if fid not in used]
 
 

@@ -14,10 +14,10 @@ resources_cli = AppGroup("resources", help="Resources and their processing.")
 def worker_command(workers):
     """Run a task-queue worker (more can run on other machines against the same queue)."""
     from cloud.queue import huey, queue_name
-    from cloud.resources.tasks import requeue_stale_jobs
+    from cloud.resources.tasks import recover_lost_work
 
     # Jobs a killed worker left "running" would otherwise wait for their lease to run out.
-    requeued = requeue_stale_jobs()
+    requeued = recover_lost_work()["stale"]
     click.echo(f"worker: {queue_name()} queue, {workers} thread(s); requeued {len(requeued)} stale job(s)")
     huey.create_consumer(workers=workers, worker_type="thread", periodic=True).run()
 
@@ -28,6 +28,18 @@ def requeue_stale_command():
     from cloud.resources.tasks import requeue_stale_jobs
 
     click.echo(f"requeued {len(requeue_stale_jobs())} job(s)")
+
+
+@resources_cli.command("recover")
+def recover_command():
+    """Re-enqueue work lost after a commit: stale or never-started jobs, pending index updates."""
+    from cloud.resources.tasks import recover_lost_work
+
+    done = recover_lost_work()
+    click.echo(
+        f"requeued {len(done['stale'])} stale job(s), {len(done['queued'])} lost queued job(s); "
+        f"re-enqueued {len(done['indexed'])} index update(s)"
+    )
 
 
 @resources_cli.command("sweep-orphans")

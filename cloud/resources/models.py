@@ -190,6 +190,9 @@ class ProcessingJob(db.Model):
     started_at: Mapped[object | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[object | None] = mapped_column(UTCDateTime)
     lease_until: Mapped[object | None] = mapped_column(UTCDateTime)
+    # When the task was last handed to the queue (None: never, e.g. the enqueue after the commit
+    # failed). Queued jobs not enqueued, or enqueued long ago, are enqueued again by the sweep.
+    enqueued_at: Mapped[object | None] = mapped_column(UTCDateTime)
     worker: Mapped[str] = mapped_column(String(128), default="")  # "host:pid" running it
 
     resource: Mapped[Resource] = relationship(back_populates="jobs")

@@ -3,6 +3,7 @@
 from flask import url_for
 
 from cloud.resources.models import ResourceFile
+from cloud.resources.service import duplicate_json, duplicates_of
 
 FILE_FACTS = ResourceFile.FACT_COLUMNS
 
@@ -68,6 +69,8 @@ def resource_json(resource, *, detail=True):
         ]
         if resource.kind == "article":
             data["body_html"] = resource.body_html
+        # The same file uploaded before by the institution: the uploader is told, with links.
+        data["duplicates"] = [duplicate_json(r) for r in duplicates_of(resource)]
     return data
 
 
@@ -91,6 +94,21 @@ RESOURCE_SCHEMA = {
         "processing": {"type": ["object", "null"]},
         "files": {"type": "array", "items": {"type": "object"}},
         "history": {"type": "array", "items": {"type": "object"}},
+        "duplicates": {
+            "type": "array",
+            "description": "the institution's earlier resources with the same source file (SHA-256)",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "id": {"type": "integer"},
+                    "title": {"type": "string"},
+                    "state": {"type": "string"},
+                    "state_label": {"type": "string"},
+                    "created_at": {"type": "string"},
+                    "page_url": {"type": "string"},
+                },
+            },
+        },
     },
 }
 

@@ -7,12 +7,14 @@ after the commit (enqueueing a job, deleting replaced objects) is returned to th
 
 import logging
 
-from flask import current_app
-from sqlalchemy import select
+from flask import current_app, url_for
+from sqlalchemy import select, update
 
-from cloud.errors import NotFound, PayloadTooLarge, ValidationFailed
+from cloud.errors import Conflict, NotFound, PayloadTooLarge, ValidationFailed
 from cloud.extensions import db
+from cloud.files.models import StoredFile
 from cloud.files.service import get_storage, store_file
+from cloud.institutions import quota
 from cloud.institutions.service import require_uploader
 from cloud.models_base import utcnow
 from cloud.resources.articles import apply_article_body, image_url
@@ -93,11 +95,19 @@ def list_own_resources(user, limit=200):
     return db.session.scalars(stmt).unique().all()
 
 
-def create_resource(user, kind, metadata, *, source=None, body_html=None):
+class DuplicateUpload(Conflict):
+    code = "duplicate_upload"
+    message = "本机构已上传过相同的文件"
+
+
+def create_resource(user, kind, metadata, *, source=None, body_html=None, refuse_duplicates=False):
     """Create a resource from a stored source file (or article HTML) and queue its processing.
 
-    ``source`` is a ``StoredFile`` the user uploaded (see ``accept_upload``). Returns
-    ``(resource, after_commit)``. Raises PermissionDenied, ValidationFailed.
+    ``source`` is a ``StoredFile`` the user uploaded (see ``accept_upload``). The same file
+    uploaded again by the institution is allowed (``duplicates_of`` tells the uploader), unless
+    ``refuse_duplicates``: then DuplicateUpload names the earlier resources, and the upload can
+    be used again once the uploader confirms. Returns ``(resource, after_commit)``. Raises
+    PermissionDenied, ValidationFailed, DuplicateUpload.
     """
     require_uploader(user)
     kind = parse_kind(kind)
@@ -111,7 +121,48 @@ def create_resource(user, kind, metadata, *, source=None, body_html=None):
     else:
         _attach_source(resource, source)
     db.session.flush()
+    if refuse_duplicates:
+        earlier = duplicates_of(resource)
+        if earlier:
+            titles = "、".join(f"《{r.title}》（{r.state_label}）" for r in earlier[:3])
+            more = f"等 {len(earlier)} 个资源" if len(earlier) > 3 else ""
+            raise DuplicateUpload(
+                f"本机构已上传过相同的文件：{titles}{more}。如确需再次上传，请确认后继续。",
+                details={"duplicates": [duplicate_json(r) for r in earlier]},
+            )
     return resource, start_processing(resource, user)
+
+
+def duplicates_of(resource):
+    """The institution's other resources whose source file has the same SHA-256, oldest first."""
+    source = resource.file(Role.SOURCE)
+    if source is None:
+        return []
+    stmt = (
+        select(Resource)
+        .join(ResourceFile, ResourceFile.resource_id == Resource.id)
+        .join(StoredFile, ResourceFile.stored_file_id == StoredFile.id)
+        .where(
+            Resource.institution_id == resource.institution_id,
+            Resource.id != resource.id,
+            ResourceFile.role == Role.SOURCE,
+            StoredFile.sha256 == source.stored_file.sha256,
+        )
+        .order_by(Resource.id)
+    )
+    return db.session.scalars(stmt).unique().all()
+
+
+def duplicate_json(resource):
+    """What the uploader is told about an earlier resource with the same file."""
+    return {
+        "id": resource.id,
+        "title": resource.title,
+        "state": resource.state,
+        "state_label": resource.state_label,
+        "created_at": resource.created_at.isoformat(),
+        "page_url": url_for("resources.own_detail", resource_id=resource.id),
+    }
 
 
 def _attach_source(resource, stored_file):
@@ -179,9 +230,25 @@ def start_processing(resource, actor):
 
 
 def enqueue_job(job_id):
+    """Hand job ``job_id`` to the queue, then note that it was (its own short commit).
+
+    Runs after the commit that created the job. If the enqueue fails the job stays queued with
+    no ``enqueued_at``, and ``recover_queued_jobs`` enqueues it again.
+    """
     from cloud.resources.tasks import process_resource
 
     process_resource(job_id)
+    mark_enqueued(job_id)
+
+
+def mark_enqueued(job_id):
+    db.session.execute(
+        update(ProcessingJob)
+        .where(ProcessingJob.id == job_id, ProcessingJob.status == JobStatus.QUEUED)
+        .values(enqueued_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
 
 
 def retry_processing(user, resource):
@@ -234,7 +301,10 @@ def take_upload(user, kind, upload_id):
 
 
 def store_form_file(user, kind, file_storage):
-    """Store a file sent in an ordinary multipart form (small files). Raises ValidationFailed."""
+    """Store a file sent in an ordinary multipart form (small files).
+
+    Raises ValidationFailed, PayloadTooLarge, QuotaExceeded (the institution's storage is full).
+    """
     require_uploader(user)
     kind = parse_kind(kind)
     if kind == Kind.ARTICLE:
@@ -242,16 +312,24 @@ def store_form_file(user, kind, file_storage):
     if file_storage is None or not file_storage.filename:
         raise ValidationFailed("请选择要上传的文件", details={"field": "file"})
     check_filename(kind, file_storage.filename)
+    quota.check_new(user.institution_id, 0)  # already full: do not even store it
     try:
-        return store_file(
+        stored = store_file(
             file_storage.stream,
             original_name=file_storage.filename,
             content_type="application/octet-stream",
             max_size=size_limit(kind),
+            institution_id=user.institution_id,
         )
     except ObjectTooLarge:
         limit_mib = size_limit(kind) // 1024**2
         raise PayloadTooLarge(f"文件超过{Kind(kind).label}的大小限制（{limit_mib} MB）") from None
+    try:
+        quota.check_stored(user.institution_id, stored)
+    except quota.QuotaExceeded:
+        get_storage().delete(stored.key)  # its row goes with the rolled-back request
+        raise
+    return stored
 
 
 def store_inline_image(user, file_storage):

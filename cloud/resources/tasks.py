@@ -11,11 +11,12 @@ import os
 import shutil
 import socket
 import tempfile
+from dataclasses import dataclass, field
 from datetime import timedelta
 
-from flask import current_app
+from flask import current_app, has_app_context
 from huey import crontab
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 
 from cloud.extensions import db
 from cloud.files.service import get_storage, store_file
@@ -25,7 +26,7 @@ from cloud.queue import app_task, huey
 from cloud.resources import pipeline
 from cloud.resources.lifecycle import State, transition
 from cloud.resources.models import AUTHORED_ROLES, JobStatus, ProcessingJob, ResourceFile, Role
-from cloud.resources.service import AfterCommit, drop_files
+from cloud.resources.service import AfterCommit, drop_files, mark_enqueued
 from storage import StorageError
 
 log = logging.getLogger(__name__)
@@ -60,21 +61,36 @@ def process_resource(job_id):
 
 def run_job(job_id):
     job = db.session.get(ProcessingJob, job_id)
-    if job is None or job.status in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.SUPERSEDED):
-        return  # done already, or replaced by a newer job: a re-delivered task is harmless
+    if job is None or job.status != JobStatus.QUEUED:
+        # Done already, replaced by a newer job, or running on another worker: a task delivered
+        # twice (a recovery sweep re-enqueued a job that was only waiting) is harmless.
+        return
     resource = job.resource
     if resource.state != State.PROCESSING or resource.latest_job.id != job.id:
         job.status = JobStatus.SUPERSEDED
         db.session.commit()
         return
     lease = current_app.config["KEPU_JOB_LEASE_SECONDS"]
-    job.status = JobStatus.RUNNING
-    job.attempts += 1
-    job.started_at = utcnow()
-    job.lease_until = utcnow() + timedelta(seconds=lease)
-    job.worker = this_worker()
-    job.step, job.progress, job.error = "准备", 0, ""
+    # Claimed with a compare-and-set, so two deliveries of the same job run it once.
+    claimed = db.session.execute(
+        update(ProcessingJob)
+        .where(ProcessingJob.id == job_id, ProcessingJob.status == JobStatus.QUEUED)
+        .values(
+            status=JobStatus.RUNNING,
+            attempts=ProcessingJob.attempts + 1,
+            started_at=utcnow(),
+            lease_until=utcnow() + timedelta(seconds=lease),
+            worker=this_worker(),
+            step="准备",
+            progress=0,
+            error="",
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount
     db.session.commit()
+    if claimed != 1:
+        return
+    db.session.refresh(job)
 
     def progress(step, percent):
         # Its own short UPDATE: the uploader sees it at once, and the lease stays fresh.
@@ -105,6 +121,7 @@ def run_job(job_id):
             _fail(job_id, message, repr(exc))
         else:
             job.status, job.error, job.detail = JobStatus.QUEUED, message, repr(exc)
+            job.enqueued_at = utcnow()  # Huey retries it: not lost
             db.session.commit()
             raise
     except Exception as exc:
@@ -129,7 +146,12 @@ def _swap_renditions(resource, result):
     after = AfterCommit(drop_files(resource, old))
     for output in result.outputs:
         with open(output.path, "rb") as stream:
-            stored = store_file(stream, original_name=output.name, content_type=output.mime)
+            stored = store_file(
+                stream,
+                original_name=output.name,
+                content_type=output.mime,
+                institution_id=resource.institution_id,
+            )
         columns, extra = _split_facts(output.facts)
         resource.files.append(
             ResourceFile(role=output.role, stored_file=stored, mime_type=output.mime, facts=extra, **columns)
@@ -178,14 +200,71 @@ def requeue_stale_jobs():
     stale = [j for j in running if (j.lease_until and j.lease_until < now) or worker_is_dead(j.worker)]
     for job in stale:
         job.status = JobStatus.QUEUED
+        job.enqueued_at = None  # until the enqueue below succeeds
         job.detail = f"requeued: worker {job.worker} stopped"
         _remove_scratch(job.id)
     db.session.commit()
-    for job in stale:
-        process_resource(job.id)
-    if stale:
-        log.warning("requeued %d stale processing jobs", len(stale))
-    return [job.id for job in stale]
+    requeued = _enqueue([job.id for job in stale])
+    if requeued:
+        log.warning("requeued %d stale processing jobs", len(requeued))
+    return requeued
+
+
+def recover_queued_jobs():
+    """Enqueue again queued jobs whose task was lost; return their ids.
+
+    A job is committed as queued and then enqueued; if that enqueue failed (the queue was down,
+    the process died between the two) nothing would ever run it, and its resource would stay
+    处理中. Lost: never enqueued ``KEPU_RECOVERY_GRACE_SECONDS`` after its creation, or still
+    queued ``KEPU_JOB_LEASE_SECONDS`` after its last enqueue (a worker took the task and died
+    before starting it). A job merely waiting in a long queue may be enqueued twice; the second
+    delivery finds it taken and does nothing.
+    """
+    now = utcnow()
+    grace = timedelta(seconds=current_app.config["KEPU_RECOVERY_GRACE_SECONDS"])
+    lease = timedelta(seconds=current_app.config["KEPU_JOB_LEASE_SECONDS"])
+    lost = db.session.scalars(
+        select(ProcessingJob.id)
+        .where(
+            ProcessingJob.status == JobStatus.QUEUED,
+            or_(
+                and_(ProcessingJob.enqueued_at.is_(None), ProcessingJob.created_at < now - grace),
+                ProcessingJob.enqueued_at < now - lease,
+            ),
+        )
+        .order_by(ProcessingJob.id)
+    ).all()
+    db.session.commit()
+    recovered = _enqueue(lost)
+    if recovered:
+        log.warning("re-enqueued %d lost processing job(s)", len(recovered))
+    return recovered
+
+
+def _enqueue(job_ids):
+    """Enqueue each job and note it; a failed enqueue is logged and left to the next sweep."""
+    done = []
+    for job_id in job_ids:
+        try:
+            process_resource(job_id)
+        except Exception:
+            log.exception("could not enqueue processing job %s", job_id)
+            continue
+        mark_enqueued(job_id)
+        done.append(job_id)
+    return done
+
+
+def recover_lost_work():
+    """Everything the recovery sweep does: stale running jobs, lost queued jobs, lost index
+    updates. Returns ``{"stale": [...], "queued": [...], "indexed": [...]}``."""
+    from cloud.catalog.tasks import recover_index_updates
+
+    return {
+        "stale": requeue_stale_jobs(),
+        "queued": recover_queued_jobs(),
+        "indexed": recover_index_updates(),
+    }
 
 
 def _scratch_root():
@@ -200,19 +279,30 @@ def _remove_scratch(job_id):
 
 @huey.periodic_task(crontab(minute="*"), name="requeue_stale_jobs")
 def requeue_stale_jobs_periodically():
+    """Every minute: the recovery sweep (stale and lost jobs, lost index updates)."""
+    in_app(recover_lost_work)
+
+
+def in_app(func):
+    """Run ``func`` in the current app context, or in the worker's app (periodic tasks)."""
     from cloud.queue import worker_app
 
+    if has_app_context():
+        return func()
     with worker_app().app_context():
-        requeue_stale_jobs()
+        return func()
 
 
 def sweep_orphans(older_than_hours=24):
     """Delete stored objects no row points to (written, then the commit failed); return the count."""
     from cloud.files.models import StoredFile
+    from cloud.uploads.models import Upload
 
     cutoff = utcnow() - timedelta(hours=older_than_hours)
     storage = get_storage()
-    known = set(db.session.scalars(select(StoredFile.key)))
+    # An upload's object, assembled by a request whose commit failed, is adopted when the
+    # client resumes (uploads.service): it belongs to the upload while the upload lives.
+    known = set(db.session.scalars(select(StoredFile.key))) | set(db.session.scalars(select(Upload.key)))
     removed = 0
     # Young objects may belong to a job or upload whose commit is still to come: leave them.
     for key in storage.iter_keys("f/"):
@@ -220,3 +310,75 @@ def sweep_orphans(older_than_hours=24):
             storage.delete(key)
             removed += 1
     return removed
+
+
+@dataclass
+class SweepReport:
+    abandoned_uploads: int = 0
+    unused_uploads: int = 0
+    unreferenced_files: int = 0
+    orphan_objects: int = 0
+    failures: list = field(default_factory=list)
+
+
+def sweep_storage(*, upload_max_age=None, grace=None, orphan_hours=24):
+    """Reclaim storage nothing uses; return a SweepReport. The one sweep operators (and the
+    worker, daily) run; each removal is its own transaction, so one failure keeps the rest.
+
+    In order: unfinished uploads idle for ``upload_max_age`` (default KEPU_UPLOAD_MAX_AGE_HOURS);
+    finished uploads never used within ``grace`` (default KEPU_STORAGE_GRACE_HOURS); stored files
+    older than ``grace`` that no row refers to (article pictures no article kept, terminated
+    uploads); objects without any row, older than ``orphan_hours``. A file any row still refers
+    to — a resource's source or rendition, an unused upload within its grace, an institution's
+    licence — is never removed.
+    """
+    from cloud.files import service as files
+    from cloud.uploads import service as uploads
+
+    config = current_app.config
+    if upload_max_age is None:
+        upload_max_age = timedelta(hours=config["KEPU_UPLOAD_MAX_AGE_HOURS"])
+    grace = grace if grace is not None else timedelta(hours=config["KEPU_STORAGE_GRACE_HOURS"])
+    report = SweepReport()
+
+    def each(ids, remove, what):
+        for item in ids:
+            try:
+                result = remove(item)
+                db.session.commit()
+            except StorageError as exc:
+                db.session.rollback()
+                report.failures.append(f"{what} {item}: {exc}")
+                continue
+            yield result
+
+    for removed in each(
+        uploads.abandoned_uploads(upload_max_age),
+        lambda u: uploads.remove_abandoned(u, upload_max_age),
+        "upload",
+    ):
+        report.abandoned_uploads += bool(removed)
+    for key in each(uploads.unused_uploads(grace), lambda u: uploads.remove_unused(u, grace), "upload"):
+        if key is not None:
+            report.unused_uploads += 1
+            files.delete_objects([key] if key else [])
+    while True:
+        batch = files.unreferenced_files(grace)
+        keys = [key for key in each(batch, lambda f: files.remove_unreferenced(f, grace), "file") if key]
+        report.unreferenced_files += files.delete_objects(keys)
+        if len(batch) < 1000 or not keys:
+            break
+    try:
+        report.orphan_objects = sweep_orphans(orphan_hours)
+    except StorageError as exc:
+        report.failures.append(f"orphan objects: {exc}")
+    db.session.commit()
+    return report
+
+
+@huey.periodic_task(crontab(minute="41", hour="3"), name="sweep_storage")
+def sweep_storage_daily():
+    """Every night: reclaim what nothing uses (see sweep_storage)."""
+    report = in_app(sweep_storage)
+    for failure in report.failures:
+        log.warning("storage sweep: %s", failure)

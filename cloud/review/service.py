@@ -10,6 +10,7 @@ from datetime import timedelta
 from sqlalchemy import func, select
 
 from cloud.accounts.models import Role
+from cloud.catalog.service import note_index_change
 from cloud.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from cloud.extensions import db
 from cloud.messages.service import notify
@@ -119,6 +120,7 @@ def approve(reviewer, resource, comment=""):
     transition(resource, State.APPROVED, actor=reviewer, comment=comment or "审核通过")
     resource.published_at = utcnow()
     resource.claimed_by_id = resource.claim_expires_at = None
+    note_index_change(resource.id)
     after = AfterCommit([lambda rid=resource.id: enqueue_index(rid)])
     after.extend(
         notify(
@@ -180,6 +182,7 @@ def withdraw(actor, resource, reason):
     if resource.state != State.APPROVED:
         raise Conflict("只有已发布的资源可以撤回")
     transition(resource, State.WITHDRAWN, actor=actor, comment=reason[:REASON_MAX])
+    note_index_change(resource.id)
     after = AfterCommit([lambda rid=resource.id: enqueue_unindex(rid)])
     if not is_owner:
         after.extend(

@@ -35,7 +35,8 @@ from werkzeug.exceptions import ClientDisconnected
 
 from cloud.errors import Conflict, DomainError, NotFound, ValidationFailed
 from cloud.extensions import db
-from cloud.files.service import get_storage, new_key, record_file
+from cloud.files.service import get_storage, new_key, record_file, remove_unreferenced
+from cloud.institutions import quota
 from cloud.institutions.service import require_uploader
 from cloud.media.sniff import UploadRejected, check_name
 from cloud.models_base import utcnow
@@ -228,8 +229,9 @@ def create_upload(user, length_header, metadata_header, *, defer_length=None):
 
     An upload of zero bytes is finished at once. Raises PermissionDenied (not a verified
     institution's member), ProtocolError (missing or malformed headers, deferred length),
-    ValidationFailed (resource type or file name), UploadTooLarge (over the type's limit) or
-    StorageFailed (a zero-byte upload that could not be stored).
+    ValidationFailed (resource type or file name), UploadTooLarge (over the type's limit),
+    QuotaExceeded (the institution's storage is full) or StorageFailed (a zero-byte upload that
+    could not be stored).
     """
     require_uploader(user)
     if defer_length is not None:
@@ -248,6 +250,7 @@ def create_upload(user, length_header, metadata_header, *, defer_length=None):
     limit = size_limit(resource_type)
     if length > limit:
         raise UploadTooLarge(f"{label}文件不能超过 {_human_size(limit)}", details={"limit": limit})
+    quota.check_new(user.institution_id, length)
     filename = _checked_filename(name_rules, metadata.get("filename", ""))
     declared = metadata.get("filetype", "")
     upload = Upload(
@@ -275,10 +278,21 @@ def _finish_empty(upload):
         saved = get_storage().save(upload.key, io.BytesIO(b""))
     except StorageError as exc:
         raise StorageFailed() from exc
-    stored = record_file(saved.key, saved.size, saved.sha256, original_name=upload.filename)
+    stored = record_file(
+        saved.key,
+        saved.size,
+        saved.sha256,
+        original_name=upload.filename,
+        institution_id=_institution(upload),
+    )
     upload.completed_at = utcnow()
     upload.stored_file_id = stored.id
     db.session.flush()
+
+
+def _institution(upload):
+    """The institution whose quota ``upload`` counts against: its uploader's."""
+    return upload.user.institution_id
 
 
 def _checked_filename(name_rules, filename):
@@ -322,11 +336,13 @@ def append(upload, stream, *, offset, content_length=None, checksum=None):
     upload is complete the object is assembled, hashed and recorded as a ``StoredFile``.
     Raises OffsetMismatch (``offset`` is not the upload's, or a concurrent PATCH won), NotFound
     (the upload was terminated meanwhile), UploadTooLarge (more bytes than the upload has left),
-    ChecksumMismatch (nothing is kept), ProtocolError (interrupted body with a checksum) or
+    ChecksumMismatch (nothing is kept), ProtocolError (interrupted body with a checksum),
+    QuotaExceeded (the institution's storage filled up since the upload was created) or
     StorageFailed (storage errors; nothing of this request counts and it can be retried).
     """
     if offset != upload.offset:
         raise OffsetMismatch(details={"offset": upload.offset})
+    quota.check_upload(upload, _institution(upload))
     remaining = upload.length - upload.offset
     if content_length is not None and content_length > remaining:
         raise UploadTooLarge(
@@ -605,10 +621,12 @@ class _Append:
         )
 
     def _commit_completion(self, saved):
-        upload_id, filename = self.upload.id, self.upload.filename
+        upload_id, filename, institution_id = self.upload.id, self.upload.filename, _institution(self.upload)
         self._compare_and_set(tail_key=None, tail_size=0, completed_at=utcnow())
         # The declared type is only the client's claim; the media pipeline sets the real one.
-        stored = record_file(saved.key, saved.size, saved.sha256, original_name=filename)
+        stored = record_file(
+            saved.key, saved.size, saved.sha256, original_name=filename, institution_id=institution_id
+        )
         db.session.execute(
             update(Upload)
             .where(Upload.id == upload_id)
@@ -648,17 +666,48 @@ def terminate(upload):
     """Delete ``upload`` and everything it stored (tus termination). Raises StorageFailed.
 
     The row goes first, so a PATCH arriving meanwhile waits for this transaction and then finds
-    no upload. A finished upload's file is kept: it is a ``StoredFile`` now.
+    no upload. A finished upload's file (nothing else refers to it: using an upload deletes the
+    upload) loses its row too; its key is returned for the caller to delete after its commit.
     """
     db.session.delete(upload)
     db.session.flush()
+    stale = []
     if upload.completed_at is None:
         try:
             _remove_from_storage(upload)
         except StorageError as exc:
             log.warning("upload %s: could not remove its objects", upload.id, exc_info=True)
             raise StorageFailed() from exc
+    elif upload.stored_file_id is not None:
+        key = remove_unreferenced(upload.stored_file_id)
+        stale = [key] if key else []
     log.info("upload %s terminated", upload.id)
+    return stale
+
+
+def unused_uploads(older_than):
+    """Ids of finished uploads nobody made a resource of within ``older_than`` (a timedelta)."""
+    cutoff = utcnow() - older_than
+    return list(
+        db.session.scalars(
+            select(Upload.id)
+            .where(Upload.completed_at.is_not(None), Upload.completed_at < cutoff)
+            .order_by(Upload.id)
+        )
+    )
+
+
+def remove_unused(upload_id, older_than):
+    """Remove one unused finished upload and its file's row; return the file's key (the caller
+    deletes the object after committing), "" if it had none, None if it was used meanwhile."""
+    upload = db.session.get(Upload, upload_id)
+    if upload is None or upload.completed_at is None or upload.completed_at >= utcnow() - older_than:
+        return None
+    db.session.delete(upload)
+    db.session.flush()
+    key = remove_unreferenced(upload.stored_file_id) if upload.stored_file_id is not None else None
+    log.info("unused upload %s removed (%d bytes)", upload.id, upload.length)
+    return key or ""
 
 
 def abandoned_uploads(older_than):

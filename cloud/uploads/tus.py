@@ -9,6 +9,7 @@ from werkzeug.exceptions import MethodNotAllowed
 from cloud.api.blueprint import API_PREFIX, api_blueprint, api_user
 from cloud.api.openapi import operation
 from cloud.extensions import db
+from cloud.files.service import delete_objects
 from cloud.uploads import service
 
 bp = api_blueprint("uploads")
@@ -170,8 +171,9 @@ def patch_upload(upload_id):
 )
 def delete_upload(upload_id):
     upload = service.get_upload(api_user(), upload_id)
-    service.terminate(upload)
+    stale = service.terminate(upload)
     db.session.commit()
+    delete_objects(stale)
     return "", 204
 
 

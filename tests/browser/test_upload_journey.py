@@ -64,3 +64,34 @@ def test_upload_video_and_psd_and_see_renditions(page, auth, runner):
     page.goto("/my/uploads")
     expect(page.get_by_role("link", name="竖屏视频测试")).to_be_visible()
     expect(page.get_by_role("link", name="高精度挂图测试")).to_be_visible()
+
+
+def test_the_same_file_twice_is_pointed_out_and_can_still_be_uploaded(page, auth):
+    auth.create_uploader(phone=PHONE)
+    with auth.app.app_context():
+        from cloud.accounts.models import User
+        from cloud.accounts.passwords import hash_password
+        from cloud.extensions import db
+
+        user = db.session.query(User).filter_by(phone=PHONE).one()
+        user.password_hash = hash_password(PASSWORD)
+        db.session.commit()
+    log_in(page)
+    path = f"{TESTDATA}/images/pillow_flower.jpg"
+    upload(page, "图片", path, "第一次上传的花")
+    first_url = page.url
+
+    page.goto("/upload")
+    page.get_by_label("图片").check()
+    page.get_by_label("标题").fill("又传了一次的花")
+    page.locator('input[type="file"]').set_input_files(path)
+    page.get_by_role("button", name="开始上传").click()
+    notice = page.get_by_test_id("duplicate-notice")
+    expect(notice).to_be_visible(timeout=60_000)
+    expect(page.get_by_test_id("upload-status")).to_contain_text("本机构已上传过相同的文件")
+    link = notice.get_by_role("link", name="第一次上传的花")
+    assert first_url.endswith(link.get_attribute("href"))
+    notice.get_by_role("button", name="仍然上传").click()
+    expect(page).to_have_url(re.compile(r"/my/uploads/\d+$"), timeout=60_000)
+    assert page.url != first_url
+    expect(page.get_by_test_id("duplicates")).to_contain_text("第一次上传的花")

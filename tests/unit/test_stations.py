@@ -361,3 +361,20 @@ def test_an_application_over_the_photo_size_is_refused_cleanly(app, tree, auth, 
     assert response.status_code == 200 and "10 MB" in response.get_data(as_text=True)
     db.session.expire_all()
     assert counts()["stations"] == 0
+
+
+def test_the_storage_sweep_keeps_station_photos(app, tree, auth, client):
+    from datetime import timedelta as delta
+
+    from cloud.files.service import store_file, unreferenced_files
+
+    manager()
+    assert (
+        _post_application(app, auth, client, {"photos_venue": (io.BytesIO(_png()), "场所.png")}).status_code
+        == 302
+    )
+    photo = db.session.scalars(select(StationPhoto)).one()
+    stray = store_file(io.BytesIO(b"nobody keeps this"), original_name="x.bin")
+    db.session.commit()
+    swept = unreferenced_files(delta(seconds=-60))
+    assert stray.id in swept and photo.stored_file_id not in swept

@@ -38,7 +38,7 @@
   });
   zone.addEventListener("drop", function (e) { if (e.dataTransfer.files.length) choose(e.dataTransfer.files[0]); });
 
-  function createResource(uploadUrl) {
+  function createResource(uploadUrl, onDuplicate) {
     var uploadId = uploadUrl.split("/").filter(Boolean).pop();
     var tags = form.tags.value.split(/[,，、]/).map(function (t) { return t.trim(); }).filter(Boolean);
     return fetch(form.dataset.createUrl, {
@@ -47,9 +47,54 @@
       headers: { "Content-Type": "application/json", "X-CSRFToken": csrf },
       body: JSON.stringify({
         kind: kind(), title: form.title.value, summary: form.summary.value,
-        channel: form.channel.value, tags: tags, upload_id: uploadId,
+        channel: form.channel.value, tags: tags, upload_id: uploadId, on_duplicate: onDuplicate,
       }),
     }).then(function (r) { return r.json().then(function (d) { return { ok: r.ok, data: d }; }); });
+  }
+
+  // The same file as an earlier resource of the institution: say which (with links) and let
+  // the uploader go on if they mean it; the finished upload stays usable meanwhile.
+  function offerDuplicate(uploadUrl, error) {
+    say(error.message, true);
+    var box = document.createElement("div");
+    box.className = "flash duplicate-notice";
+    box.setAttribute("data-testid", "duplicate-notice");
+    var list = document.createElement("ul");
+    (error.details.duplicates || []).forEach(function (d) {
+      var item = document.createElement("li");
+      var link = document.createElement("a");
+      link.href = d.page_url;
+      link.textContent = d.title;
+      item.appendChild(link);
+      item.appendChild(document.createTextNode("（" + d.state_label + "）"));
+      list.appendChild(item);
+    });
+    var go = document.createElement("button");
+    go.type = "button";
+    go.textContent = "仍然上传";
+    go.addEventListener("click", function () {
+      box.remove();
+      say("正在登记资源…");
+      register(uploadUrl, "create");
+    });
+    box.appendChild(list);
+    box.appendChild(go);
+    status.after(box);
+  }
+
+  function register(uploadUrl, onDuplicate) {
+    createResource(uploadUrl, onDuplicate).then(function (result) {
+      var error = result.data.error;
+      if (result.ok) {
+        say("上传成功，正在处理");
+        window.location.href = result.data.page_url;
+      } else if (error && error.code === "duplicate_upload") {
+        offerDuplicate(uploadUrl, error);
+      } else {
+        say(error ? error.message : "登记资源失败", true);
+        button.disabled = false;
+      }
+    });
   }
 
   form.addEventListener("submit", function (e) {
@@ -81,15 +126,7 @@
       },
       onSuccess: function () {
         say("上传完成，正在登记资源…");
-        createResource(upload.url).then(function (result) {
-          if (result.ok) {
-            say("上传成功，正在处理");
-            window.location.href = result.data.page_url;
-          } else {
-            say(result.data.error ? result.data.error.message : "登记资源失败", true);
-            button.disabled = false;
-          }
-        });
+        register(upload.url, "refuse");
       },
     });
     // Resume an interrupted upload of the same file instead of starting again.
