@@ -8,6 +8,7 @@ Latin-1 ("Café") and other mis-declared code pages (Windows-1256 Arabic) alone.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import re
@@ -39,6 +40,7 @@ class AudioPolicy:
     max_duration: float = 6 * 3600
     max_streams: int = 16
     probe_timeout: float = ff.PROBE_TIMEOUT
+    duration_scan_timeout: float = 120.0  # see VideoPolicy
     timeout_base: float = 60.0
     timeout_per_second: float = 0.5  # lame encodes 128k MP3 at ~50x real time per core
     memory_limit: int = ff.DEFAULT_MEMORY_LIMIT
@@ -57,6 +59,16 @@ def inspect_audio(
     """Probe an uploaded audio file and apply the policy. Raises MediaRejected, MediaTimeout or MediaError."""
     policy = policy or DEFAULT_POLICY
     result = ff.probe(src, policy.probe_timeout, what="音频", binaries=binaries)
+    if result.duration is None:
+        # FLAC (or Ogg, WebM) written to a pipe by a recorder: no duration in the header.
+        measured = ff.scan_duration(
+            src,
+            policy.duration_scan_timeout,
+            max_seconds=policy.max_duration + 1,
+            what="音频",
+            binaries=binaries,
+        )
+        result = dataclasses.replace(result, duration=measured)
     check_policy(result, policy)
     return result
 

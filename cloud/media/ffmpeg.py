@@ -24,6 +24,7 @@ import json
 import logging
 import math
 import os
+import re
 import resource
 import shutil
 import signal
@@ -104,6 +105,17 @@ class MediaRejected(MediaError):
     """The file itself is the problem (corrupt, unsupported, over a policy limit): do not retry."""
 
     default_message = "文件已损坏或格式不受支持"
+
+
+class FrameTooLarge(MediaRejected):
+    """A frame bigger than :data:`MAX_DECODE_PIXELS`: ffprobe could not even open its decoder."""
+
+    def __init__(self, detail: str, width: int, height: int, what: str = "媒体"):
+        super().__init__(
+            detail,
+            f"{what}画面尺寸过大（{width}×{height} 像素），超过上限 {MAX_DECODE_PIXELS // 10000} 万像素",
+        )
+        self.width, self.height = width, height
 
 
 class MediaTimeout(MediaError):
@@ -416,6 +428,7 @@ def probe(
     except MediaTimeout:
         raise
     except MediaError as exc:
+        _raise_if_frame_too_large(exc.detail, what)
         if "not on whitelist" in exc.detail:
             raise MediaRejected(exc.detail, f"{what}文件格式不受支持") from exc
         raise MediaRejected(exc.detail, f"{what}文件已损坏或格式不受支持") from exc
@@ -426,12 +439,74 @@ def probe(
         raise MediaRejected(
             f"unusable ffprobe output for {path}: {exc!r}", f"{what}文件已损坏或格式不受支持"
         ) from exc
+    # Some decoders (VP8, MJPEG) refuse the frame size yet let ffprobe finish, reporting 0x0.
+    _raise_if_frame_too_large(result.stderr_tail, what)
     if not _format_allowed(parsed.format_name):
         # Defence in depth: the whitelist is enforced by libavformat; this catches a binary that ignores it.
         raise MediaRejected(f"demuxer {parsed.format_name!r} is not allowed", f"{what}文件格式不受支持")
     if not parsed.streams:
         raise MediaRejected(f"no streams in {path}", f"{what}文件已损坏或格式不受支持")
     return parsed
+
+
+_PIXEL_LIMIT_HIT = re.compile(r"Picture size (\d+)x(\d+) exceeds specified max pixel count")
+
+
+def _raise_if_frame_too_large(stderr: str, what: str) -> None:
+    found = _PIXEL_LIMIT_HIT.search(stderr)
+    if found:
+        width, height = int(found.group(1)), int(found.group(2))
+        raise FrameTooLarge(f"frame {width}x{height} over {MAX_DECODE_PIXELS} pixels", width, height, what)
+
+
+def scan_argv(ffmpeg: str, path: str | os.PathLike[str], max_seconds: float | None = None) -> list[str]:
+    """The ffmpeg argv that reads every packet of ``path`` (no decoding) and reports how far it got.
+
+    Stream copy into the null muxer: the packets' timestamps are all that is looked at. ``-t`` stops
+    the scan once ``max_seconds`` are passed (the file is too long for any policy by then). The only
+    output is ``-progress`` on stdout: one block at the start and the last one (``progress=end``)
+    once the input is exhausted, since ``-stats_period`` is longer than any scan may take.
+    """
+    argv = [
+        *ffmpeg_head(ffmpeg),
+        *input_args(path),
+        "-map", "0:v?",
+        "-map", "0:a?",
+        "-c", "copy",
+    ]  # fmt: skip
+    if max_seconds:
+        argv += ["-t", f"{max_seconds:.3f}"]
+    return [*argv, "-progress", "pipe:1", "-stats_period", "86400", "-f", "null", "-"]
+
+
+def scan_duration(
+    path: str | os.PathLike[str],
+    timeout: float,
+    *,
+    max_seconds: float | None = None,
+    what: str = "媒体",
+    binaries: Binaries | None = None,
+) -> float | None:
+    """The duration of ``path`` measured by reading all its packets, for containers that state none.
+
+    What a browser's MediaRecorder, a screen recorder or anything else writing WebM/Matroska (or
+    FLAC) to a pipe leaves: the header could not be rewritten at the end. Returns the timestamp
+    the last packet reached (None if no packet had one), at most about ``max_seconds``. Raises
+    MediaTimeout after ``timeout``, MediaRejected when the packets cannot be read, MediaError
+    (transient) when ffmpeg is missing or the machine is out of resources.
+    """
+    path = _regular_file(path, what)
+    bins = binaries or find_binaries()
+    try:
+        result = run(scan_argv(bins.ffmpeg, path, max_seconds), timeout)
+    except MediaError as exc:
+        raise transcode_failure(exc, f"{what}文件已损坏，无法读取时长") from exc
+    reached = None
+    for line in result.stdout.decode("ascii", "replace").splitlines():
+        key, _, value = line.partition("=")
+        if key == "out_time_us" and value.strip().isdigit():
+            reached = int(value) / 1_000_000
+    return reached if reached else None
 
 
 def _regular_file(path: str | os.PathLike[str], what: str) -> str:

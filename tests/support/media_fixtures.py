@@ -1,0 +1,47 @@
+"""Small real media files the tests make themselves: what uploaders' devices write.
+
+Each function writes one file at ``path`` and returns the path. ffmpeg runs here with the test's own
+argv (lavfi sources are the test's business, never the product's), a second or two of tiny video.
+"""
+
+import subprocess
+from pathlib import Path
+
+FFMPEG = ("ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y")
+TINY_VIDEO = "testsrc=size=160x120:rate=15:duration=1.5"
+TINY_AUDIO = "sine=frequency=440:duration=1.5"
+
+
+def _ffmpeg(*args, stdout=None):
+    subprocess.run([*FFMPEG, *args], check=True, timeout=60, stdout=stdout)
+
+
+def piped(path: Path, fmt: str, *args) -> Path:
+    """``ffmpeg … -f <fmt> pipe:1 > path``: the muxer cannot seek back to write the duration."""
+    with open(path, "wb") as out:
+        _ffmpeg(*args, "-f", fmt, "pipe:1", stdout=out)
+    return path
+
+
+def recorder_webm(path: Path) -> Path:
+    """VP8 + Opus WebM written to a pipe, as a browser's MediaRecorder leaves it: no duration."""
+    return piped(
+        path,
+        "webm",
+        *("-f", "lavfi", "-i", TINY_VIDEO, "-f", "lavfi", "-i", TINY_AUDIO),
+        *("-c:v", "libvpx", "-deadline", "realtime", "-b:v", "100k", "-c:a", "libopus"),
+    )
+
+
+def recorder_flac(path: Path) -> Path:
+    """FLAC written to a pipe (no sample count in STREAMINFO): no duration either."""
+    return piped(path, "flac", "-f", "lavfi", "-i", TINY_AUDIO)
+
+
+def oversized_mjpeg_mkv(path: Path, side: int = 8200) -> Path:
+    """One black MJPEG frame of side x side (over ffmpeg's decode limit) in Matroska; ~0.5 s to make."""
+    _ffmpeg(
+        *("-f", "lavfi", "-i", f"color=c=black:s={side}x{side}:d=0.04:r=25", "-frames:v", "1"),
+        *("-c:v", "mjpeg", "-q:v", "31", "-pix_fmt", "yuvj420p", str(path)),
+    )
+    return path
