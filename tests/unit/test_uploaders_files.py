@@ -1,0 +1,113 @@
+"""Uploaders' real files through the whole app: recorder WebM, phone GPS, CMYK charts, messages."""
+
+import base64
+import io
+import os
+
+import pytest
+
+from tests.conftest import TESTDATA, post_multipart
+from tests.support import media_fixtures
+
+TUS = {"Tus-Resumable": "1.0.0"}
+
+
+@pytest.fixture
+def uploader(auth):
+    auth.create_uploader()
+    return auth.token()
+
+
+def form_upload(client, headers, kind, path, title="测试资源", name=None):
+    with open(path, "rb") as fh:
+        data = {"kind": kind, "title": title, "channel": "科技",
+                "file": (io.BytesIO(fh.read()), name or os.path.basename(path))}  # fmt: skip
+    return post_multipart(client, "/api/v1/resources", data, headers)
+
+
+def tus_upload(client, headers, data, filename, resource_type):
+    """A whole tus upload in one PATCH; returns the upload id."""
+    meta = ",".join(
+        f"{k} {base64.b64encode(v.encode()).decode()}"
+        for k, v in {"filename": filename, "resource_type": resource_type}.items()
+    )
+    created = client.post(
+        "/api/v1/uploads/",
+        headers={**TUS, **headers, "Upload-Length": str(len(data)), "Upload-Metadata": meta},
+    )
+    assert created.status_code == 201, created.get_json()
+    url = created.headers["Location"]
+    done = client.patch(
+        url,
+        data=data,
+        content_type="application/offset+octet-stream",
+        headers={**TUS, **headers, "Upload-Offset": "0"},
+    )
+    assert done.status_code == 204, done.get_json()
+    return url.rstrip("/").rsplit("/", 1)[-1]
+
+
+# --------------------------------------------------------------------------- finding 13
+
+
+def test_a_recorder_webm_is_processed_not_called_damaged(client, uploader, tmp_path):
+    src = media_fixtures.recorder_webm(tmp_path / "屏幕录制.webm")
+    body = form_upload(client, uploader, "video", src).get_json()
+    assert body["state"] == "processed", body["processing"]
+    roles = {f["role"]: f for f in body["files"]}
+    assert {"source", "sd", "poster", "thumbnail"} <= set(roles)
+    assert roles["source"]["duration"] == pytest.approx(1.5, abs=0.1)
+    assert roles["sd"]["duration"] == pytest.approx(1.5, abs=0.1)
+
+
+# --------------------------------------------------------------------------- finding 18
+
+
+def test_an_upload_used_once_says_so_when_used_again(client, uploader):
+    with open(f"{TESTDATA}/images/pillow_flower.jpg", "rb") as fh:
+        upload_id = tus_upload(client, uploader, fh.read(), "花.jpg", "image")
+    first = client.post(
+        "/api/v1/resources", json={"kind": "image", "title": "花卉", "upload_id": upload_id}, headers=uploader
+    )
+    assert first.status_code == 201, first.get_json()
+    again = client.post(
+        "/api/v1/resources",
+        json={"kind": "image", "title": "花卉二", "upload_id": upload_id},
+        headers=uploader,
+    )
+    assert again.status_code == 422
+    error = again.get_json()["error"]
+    assert error["message"] == "这个文件已用于资源“花卉”，不能再次提交；如需另建资源，请重新上传文件"
+    assert error["details"]["resource_id"] == first.get_json()["id"]
+    # An id that never existed keeps its own message.
+    unknown = client.post(
+        "/api/v1/resources", json={"kind": "image", "title": "无", "upload_id": "0" * 32}, headers=uploader
+    )
+    assert unknown.get_json()["error"]["message"] == "上传不存在，请重新上传文件"
+
+
+def test_another_institution_learns_nothing_from_a_used_upload_id(auth, client, uploader):
+    from tests.conftest import CREDIT_CODES
+
+    with open(f"{TESTDATA}/images/pillow_flower.jpg", "rb") as fh:
+        upload_id = tus_upload(client, uploader, fh.read(), "花.jpg", "image")
+    client.post(
+        "/api/v1/resources",
+        json={"kind": "image", "title": "机密标题", "upload_id": upload_id},
+        headers=uploader,
+    )
+    auth.create_uploader(phone="13900139000", institution="另一机构", credit_code=CREDIT_CODES[1])
+    other = auth.token("13900139000")
+    stolen = client.post(
+        "/api/v1/resources", json={"kind": "image", "title": "偷", "upload_id": upload_id}, headers=other
+    )
+    assert stolen.status_code == 422
+    assert stolen.get_json()["error"]["message"] == "上传不存在，请重新上传文件"
+    assert "机密标题" not in stolen.get_data(as_text=True)
+
+
+def test_a_video_over_the_size_limit_says_its_size(client, uploader, tmp_path):
+    src = media_fixtures.oversized_mjpeg_mkv(tmp_path / "巨幅.mkv")
+    body = form_upload(client, uploader, "video", src).get_json()
+    assert body["state"] == "failed"
+    assert body["processing"]["error"].startswith("视频分辨率过大（8200×8200"), body["processing"]
