@@ -331,7 +331,7 @@ def _draft_size(width: int, height: int, max_side: int) -> tuple[int, int]:
     return max(1, math.ceil(width / factor)), max(1, math.ceil(height / factor))
 
 
-def save_jpeg(image: Image.Image, dst: str | os.PathLike[str]) -> None:
+def save_jpeg(image: Image.Image, dst: str | os.PathLike[str], *, quality: int = JPEG_QUALITY) -> None:
     """Save ``image`` as a JPEG with no metadata at all, atomically (temp file in the same folder, rename).
 
     A reader sees the old file or the whole new one, never half of it. I/O errors propagate.
@@ -344,7 +344,7 @@ def save_jpeg(image: Image.Image, dst: str | os.PathLike[str]) -> None:
         image = image.copy()
         image.info = {}
     try:
-        image.save(tmp, "JPEG", quality=JPEG_QUALITY, optimize=True, progressive=True)
+        image.save(tmp, "JPEG", quality=quality, optimize=True, progressive=True)
         os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -44,6 +44,7 @@ WALLCHART_MAX_PIXELS = 200_000_000
 PSD_MAX_ALLOC_BYTES = 3 * 1024**3
 
 PREVIEW_MAX_SIDE = 2048
+PRINT_JPEG_QUALITY = 95
 THUMBNAIL_MAX_SIDE = 320
 
 #: Below this effective resolution at the nominal paper size a print looks visibly soft.
@@ -510,7 +511,12 @@ def _overlay_spot(psd: PSDImage, index: int, ink: tuple[int, int, int], preview:
 
 
 def _render_psd(
-    src: str | os.PathLike[str], dst: str | os.PathLike[str], max_side: int, header: PsdHeader
+    src: str | os.PathLike[str],
+    dst: str | os.PathLike[str],
+    max_side: int,
+    header: PsdHeader,
+    *,
+    keep_cmyk: bool = False,
 ) -> tuple[int, int]:
     # psd-tools is a pure-Python parser of a sprawling format: on hostile input its internals also
     # fail with NotImplementedError, RecursionError or AttributeError. Any of them means "bad file".
@@ -548,6 +554,10 @@ def _render_psd(
             raise ImageRejected(
                 "PSD has neither layers to composite nor merged image data", MSG_PSD_CORRUPT.format(fmt=label)
             )
+        if keep_cmyk and image.mode == "CMYK":
+            # For the press: the inks as the designer set them, full size, no colour conversion.
+            save_jpeg(image, dst, quality=PRINT_JPEG_QUALITY)
+            return image.size
         icc_profile = None
         if Resource.ICC_PROFILE in psd.image_resources:
             icc_profile = psd.image_resources.get_data(Resource.ICC_PROFILE)
@@ -577,6 +587,17 @@ def make_wallchart_preview(
         header = read_psd_header(src)
         return _render_psd(src, dst, max_side, header)
     return render_preview(src, dst, max_side, formats=("JPEG",), max_pixels=WALLCHART_MAX_PIXELS)
+
+
+def make_print_jpeg(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> tuple[int, int]:
+    """Write the full-size JPEG of a PSD/PSB wall chart that its print PDF is made of.
+
+    A CMYK document stays CMYK (quality 95, the embedded profile not applied); any other colour mode
+    becomes sRGB as for previews. Returns (width, height). Raises ImageRejected (a JPEG wall chart
+    needs none of this: its own bytes go into the PDF).
+    """
+    header = read_psd_header(src)
+    return _render_psd(src, dst, max(header.width, header.height), header, keep_cmyk=True)
 
 
 def make_wallchart_thumbnail(

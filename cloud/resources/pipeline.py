@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass, field
 
 from cloud.files.service import get_storage
-from cloud.media import audio, video, wallchart
+from cloud.media import audio, printpdf, video, wallchart
 from cloud.media import images as image_tools
 from cloud.media.ffmpeg import MediaRejected
 from cloud.resources.models import Kind, Role
@@ -119,9 +119,8 @@ def process_wallchart(source, workdir, progress, title):
         Output(Role.PREVIEW, preview_path, "image/jpeg", f"{title}.jpg", _size(preview)),
         Output(Role.THUMBNAIL, thumb_path, "image/jpeg", f"{title}.jpg", _size(thumb)),
     ]
-    if facts.format in ("PSD", "PSB"):
-        progress("生成打印版PDF", 60)
-        outputs.append(make_print_pdf(source, workdir, facts, title))
+    progress("生成打印版PDF", 60)
+    outputs.append(make_print_pdf(source, workdir, facts, title))
     return Result(
         source_facts={
             "width": facts.width,
@@ -146,23 +145,32 @@ PRINT_DEFAULT_DPI = 300  # when a PSD states none, print it as designed for 300 
 
 
 def make_print_pdf(source, workdir, facts, title):
-    """A PDF of a PSD/PSB wall chart at its physical size, for stations without Photoshop.
+    """A PDF of a wall chart at its physical size, for stations without Photoshop.
 
-    The full-size composite goes through the same guarded path as previews (header checked,
-    pixel limit, sRGB), then into a one-page PDF whose page is pixels / DPI inches.
+    A JPEG chart goes into the PDF as it is (no re-encoding); a PSD/PSB is composited at full size
+    first (header checked, pixel limit). CMYK stays CMYK, so a print shop gets the inks of the
+    original; other colour modes print as sRGB. The page is pixels / DPI inches.
     """
-    from PIL import Image
-
-    full_jpeg = os.path.join(workdir, "print.jpg")
-    wallchart.make_wallchart_preview(source, full_jpeg, max(facts.width, facts.height))
+    if facts.format == "JPEG":
+        jpeg = source
+    else:
+        jpeg = os.path.join(workdir, "print.jpg")
+        wallchart.make_print_jpeg(source, jpeg)
     dpi = facts.dpi_x or PRINT_DEFAULT_DPI
     pdf_path = os.path.join(workdir, "print.pdf")
-    with Image.open(full_jpeg, formats=("JPEG",)) as image:
-        image.save(pdf_path, "PDF", resolution=dpi, title=title)
-    os.unlink(full_jpeg)
-    facts_out = {"width": facts.width, "height": facts.height, "dpi": dpi}
-    facts_out["width_mm"] = round(facts.width / dpi * 25.4, 1)
-    facts_out["height_mm"] = round(facts.height / dpi * 25.4, 1)
+    written = printpdf.write_jpeg_pdf(
+        jpeg, pdf_path, dpi=dpi, title=title, max_pixels=wallchart.WALLCHART_MAX_PIXELS
+    )
+    if jpeg != source:
+        os.unlink(jpeg)
+    facts_out = {
+        "width": written.width,
+        "height": written.height,
+        "dpi": dpi,
+        "colour_mode": written.colour_mode,
+        "width_mm": written.width_mm,
+        "height_mm": written.height_mm,
+    }
     return Output(Role.PRINT, pdf_path, "application/pdf", f"{title}（打印版）.pdf", facts_out)
 
 

@@ -45,3 +45,28 @@ def oversized_mjpeg_mkv(path: Path, side: int = 8200) -> Path:
         *("-c:v", "mjpeg", "-q:v", "31", "-pix_fmt", "yuvj420p", str(path)),
     )
     return path
+
+
+# The CMYK ink values of the charts below (Pillow's convention: 0 = no ink, 255 = full ink).
+CMYK_INK = (200, 30, 0, 10)
+
+
+def cmyk_jpeg(path: Path, size=(300, 200), dpi=150) -> Path:
+    """A CMYK JPEG wall chart (what Photoshop saves for print), one flat ink mix."""
+    from PIL import Image
+
+    Image.new("CMYK", size, CMYK_INK).save(path, "JPEG", dpi=(dpi, dpi), quality=95)
+    return path
+
+
+def cmyk_psd(path: Path, size=(300, 200)) -> Path:
+    """A CMYK PSD with merged image data of one flat ink mix (psd-tools writes it).
+
+    PSD stores CMYK inverted (255 = no ink) and psd-tools inverts when it reads, but not when
+    ``frompil`` writes: the picture is inverted here so that reading it back gives CMYK_INK.
+    """
+    from PIL import Image, ImageChops
+    from psd_tools import PSDImage
+
+    PSDImage.frompil(ImageChops.invert(Image.new("CMYK", size, CMYK_INK))).save(path)
+    return path

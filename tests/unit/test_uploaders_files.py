@@ -111,3 +111,49 @@ def test_a_video_over_the_size_limit_says_its_size(client, uploader, tmp_path):
     body = form_upload(client, uploader, "video", src).get_json()
     assert body["state"] == "failed"
     assert body["processing"]["error"].startswith("视频分辨率过大（8200×8200"), body["processing"]
+
+
+# --------------------------------------------------------------------------- finding 19
+
+
+@pytest.fixture
+def station_and_reviewer(app, auth):
+    from cloud.accounts.models import Role, UserRole
+    from cloud.extensions import db
+
+    reviewer_id = auth.create(Role.STATION, phone="13700137000")
+    with app.app_context():
+        db.session.add(UserRole(user_id=reviewer_id, role=Role.REVIEWER))
+        db.session.commit()
+    auth.create(Role.STATION, phone="13600136000")
+    return auth.token("13700137000")
+
+
+def publish(client, owner, reviewer, rid):
+    assert client.post(f"/api/v1/resources/{rid}/submit", headers=owner).status_code == 200
+    assert client.post(f"/api/v1/review/{rid}/claim", headers=reviewer).status_code == 200
+    assert client.post(f"/api/v1/review/{rid}/approve", headers=reviewer).status_code == 200
+
+
+@pytest.mark.parametrize("make", [media_fixtures.cmyk_jpeg, media_fixtures.cmyk_psd], ids=["jpeg", "psd"])
+def test_the_print_pdf_of_a_cmyk_chart_is_cmyk_and_says_so(
+    auth, client, uploader, station_and_reviewer, tmp_path, make
+):
+    from pypdf import PdfReader
+
+    src = make(tmp_path / ("挂图.jpg" if make is media_fixtures.cmyk_jpeg else "挂图.psd"))
+    body = form_upload(client, uploader, "wallchart", src, title="印刷挂图").get_json()
+    assert body["state"] == "processed", body["processing"]
+    publish(client, uploader, station_and_reviewer, body["id"])
+    auth.login("13600136000")
+    page = client.get(f"/resources/{body['id']}").get_data(as_text=True)
+    assert "印刷 PDF（CMYK）下载" in page
+    pdf = client.get(client.get(f"/resources/{body['id']}/download/print").headers["Location"])
+    assert pdf.status_code == 200
+    reader = PdfReader(io.BytesIO(pdf.data))
+    image = reader.pages[0]["/Resources"]["/XObject"]["/Im0"]
+    assert image["/ColorSpace"] == "/DeviceCMYK"
+    decoded = reader.pages[0].images[0].image
+    assert decoded.mode == "CMYK" and decoded.size == (300, 200)
+    ink = decoded.getpixel((10, 10))
+    assert all(abs(a - b) <= 3 for a, b in zip(ink, media_fixtures.CMYK_INK, strict=True)), ink
