@@ -20,6 +20,7 @@ from mutagen.id3 import ID3, Encoding
 
 from cloud.media import ffmpeg as ff
 from cloud.media.ffmpeg import MediaError, MediaRejected, Probe
+from cloud.media.sniff import sniff
 
 log = logging.getLogger(__name__)
 
@@ -159,6 +160,21 @@ def make_listening_copy(
             raise MediaError(f"listening copy is not a plain MP3: {result}")
         ff.check_complete(probe, result, "音频")
     return result
+
+
+def strip_location(
+    src: str | os.PathLike[str],
+    dst: str | os.PathLike[str],
+    probe: Probe,
+    policy: AudioPolicy | None = None,
+    *,
+    binaries: ff.Binaries | None = None,
+) -> bool:
+    """Like :func:`cloud.media.video.strip_location`, for a recording (a phone's voice memo)."""
+    policy = policy or DEFAULT_POLICY
+    return ff.strip_location(
+        src, dst, probe, sniff(src).kind, policy.duration_scan_timeout, what="音频", binaries=binaries
+    )
 
 
 # --------------------------------------------------------------------------- tags

@@ -509,6 +509,108 @@ def scan_duration(
     return reached if reached else None
 
 
+# Tag names under which demuxers report where a recording was made: QuickTime/MP4 ©xyz
+# ("location", "location-eng"), Apple's "com.apple.quicktime.location.ISO6709", GPS in others.
+_LOCATION_TAG = re.compile(r"location|gps|iso6709|xyz", re.IGNORECASE)
+
+#: The muxer that writes the same container again, by content kind (cloud.media.sniff).
+REMUX_FORMATS = {
+    "mp4": "mp4",
+    "mov": "mov",
+    "3gp": "3gp",
+    "m4a": "ipod",
+    "webm": "webm",
+    "mkv": "matroska",
+    "avi": "avi",
+    "mp3": "mp3",
+    "flac": "flac",
+    "ogg": "ogg",
+    "opus": "ogg",
+    "wav": "wav",
+}
+
+
+def location_tags(probe: Probe) -> list[str]:
+    """The container and stream tags of ``probe`` that say where it was recorded."""
+    names = list(probe.tags)
+    for stream in probe.streams:
+        names += stream.tags
+    return [name for name in names if _LOCATION_TAG.search(name)]
+
+
+def remux_argv(ffmpeg: str, src, dst, probe: Probe, muxer: str) -> list[str]:
+    """Stream copy of the pictures, sound and subtitles into the same container, no metadata.
+
+    ``-map_metadata -1`` drops every container and stream tag (the location among them); the
+    display matrix (rotation) is stream side data and is copied. Stream languages are written
+    back. Data streams (timecode, timed metadata) are left out.
+    """
+    argv = [
+        *ffmpeg_head(ffmpeg),
+        *input_args(src),
+        "-map", "0:v?", "-map", "0:a?", "-map", "0:s?",
+        "-c", "copy",
+        "-map_metadata", "-1",
+    ]  # fmt: skip
+    kept = [s for s in probe.streams if s.codec_type in ("video", "audio", "subtitle")]
+    for number, stream in enumerate(kept):
+        language = stream.tags.get("language")
+        if language and re.fullmatch(r"[a-z]{3}", language):
+            argv += [f"-metadata:s:{number}", f"language={language}"]
+    return [*argv, "-f", muxer, file_url(dst)]
+
+
+def streamhash_argv(ffmpeg: str, path) -> list[str]:
+    """Per-stream SHA-256 of the packets of the streams a remux keeps (no decoding)."""
+    return [
+        *ffmpeg_head(ffmpeg),
+        *input_args(path),
+        "-map", "0:v?", "-map", "0:a?", "-map", "0:s?",
+        "-c", "copy",
+        "-f", "streamhash", "-hash", "sha256", "pipe:1",
+    ]  # fmt: skip
+
+
+def strip_location(
+    src: str | os.PathLike[str],
+    dst: str | os.PathLike[str],
+    probed: Probe,
+    kind: str,
+    timeout: float,
+    *,
+    what: str = "媒体",
+    binaries: Binaries | None = None,
+) -> bool:
+    """Write ``src`` (probed as ``probed``) without its location tags to ``dst`` by stream copy.
+
+    Returns False, writing nothing, when it has none. ``kind`` is the content kind
+    (:data:`REMUX_FORMATS`). The packets of every kept stream are checked to be bit-identical
+    before and after (``streamhash``). Raises MediaRejected when the
+    file cannot be remuxed losslessly (the location could not be removed), MediaTimeout, MediaError.
+    ``dst`` never holds a partial file.
+    """
+    if not location_tags(probed):
+        return False
+    muxer = REMUX_FORMATS.get(kind)
+    message = f"无法删除{what}中的拍摄位置信息，请用其他软件另存后重新上传"
+    if muxer is None:
+        raise MediaRejected(f"location tags {location_tags(probed)} in a {kind} file", message)
+    bins = binaries or find_binaries()
+    with atomic_output(dst) as tmp:
+        try:
+            run(remux_argv(bins.ffmpeg, src, tmp, probed, muxer), timeout)
+            before = run(streamhash_argv(bins.ffmpeg, src), timeout).stdout
+            after = run(streamhash_argv(bins.ffmpeg, tmp), timeout).stdout
+        except MediaError as exc:
+            raise transcode_failure(exc, message) from exc
+        if not before or before != after:
+            raise MediaRejected(f"remux changed the packets: {before!r} != {after!r}", message)
+        left = location_tags(probe(tmp, timeout, binaries=bins))
+        if left:
+            raise MediaRejected(f"location tags {left} survived the remux", message)
+    return True
+
+
 def _regular_file(path: str | os.PathLike[str], what: str) -> str:
     path = os.path.abspath(os.fspath(path))
     try:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from cloud.media import ffmpeg as ff
 from cloud.media.ffmpeg import MediaError, MediaRejected, Probe, Stream
+from cloud.media.sniff import sniff
 
 SD_VIDEO_BITRATE_MAX = "1200k"
 SD_VIDEO_BUFSIZE = "2400k"
@@ -323,4 +324,23 @@ def _still(ffmpeg: str, src, tmp: Path, probe: Probe, width: int, at: float, pol
         still_argv(ffmpeg, src, tmp, probe, width, at),
         policy.poster_timeout,
         memory_limit=policy.memory_limit,
+    )
+
+
+def strip_location(
+    src: str | os.PathLike[str],
+    dst: str | os.PathLike[str],
+    probe: Probe,
+    policy: VideoPolicy | None = None,
+    *,
+    binaries: ff.Binaries | None = None,
+) -> bool:
+    """Write ``src`` without the place it was recorded (phones' GPS tags) to ``dst``, streams copied.
+
+    False, nothing written, when it carries none. Raises MediaRejected, MediaTimeout, MediaError
+    (see :func:`cloud.media.ffmpeg.strip_location`).
+    """
+    policy = policy or DEFAULT_POLICY
+    return ff.strip_location(
+        src, dst, probe, sniff(src).kind, policy.duration_scan_timeout, what="视频", binaries=binaries
     )

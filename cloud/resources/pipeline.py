@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass, field
 
 from cloud.files.service import get_storage
-from cloud.media import audio, printpdf, video, wallchart
+from cloud.media import audio, location, printpdf, video, wallchart
 from cloud.media import images as image_tools
 from cloud.media.ffmpeg import MediaRejected
 from cloud.resources.models import Kind, Role
@@ -31,6 +31,8 @@ class Result:
     source_facts: dict = field(default_factory=dict)
     outputs: list = field(default_factory=list)
     body_text: str | None = None
+    # The source without its location metadata, when it had any: it replaces the stored source.
+    clean_source: str | None = None
 
 
 def _stream_facts(probe):
@@ -51,6 +53,11 @@ def _stream_facts(probe):
 
 def process_video(source, workdir, progress, title):
     probe = video.inspect_video(source)
+    clean = os.path.join(workdir, "source-clean")
+    if video.strip_location(source, clean, probe):
+        source = clean
+    else:
+        clean = None
     progress("转码标清版本", 10)
     sd_path = os.path.join(workdir, "sd.mp4")
     sd = video.make_sd(source, sd_path, probe)
@@ -66,12 +73,18 @@ def process_video(source, workdir, progress, title):
             Output(Role.POSTER, poster_path, "image/jpeg", f"{title}.jpg", _size(poster_size)),
             Output(Role.THUMBNAIL, thumb_path, "image/jpeg", f"{title}.jpg", _size(thumb_size)),
         ],
+        clean_source=clean,
     )
 
 
 def process_audio(source, workdir, progress, title):
     probe = audio.inspect_audio(source)
     tags = audio.read_tags(source, probe)
+    clean = os.path.join(workdir, "source-clean")
+    if audio.strip_location(source, clean, probe):
+        source = clean
+    else:
+        clean = None
     progress("转码试听版本", 20)
     mp3_path = os.path.join(workdir, "listening.mp3")
     mp3 = audio.make_listening_copy(source, mp3_path, probe, tags=tags)
@@ -80,11 +93,20 @@ def process_audio(source, workdir, progress, title):
     return Result(
         source_facts=facts,
         outputs=[Output(Role.LISTENING, mp3_path, "audio/mpeg", f"{title}.mp3", _stream_facts(mp3))],
+        clean_source=clean,
     )
+
+
+def _without_location(source, workdir):
+    """The path of a location-free copy of an image or wall chart, or None when it had no location."""
+    clean = os.path.join(workdir, "source-clean")
+    return clean if location.strip_location(source, clean) else None
 
 
 def process_image(source, workdir, progress, title):
     facts = image_tools.inspect_image(source)
+    clean = _without_location(source, workdir)
+    source = clean or source
     progress("生成预览图", 30)
     preview_path = os.path.join(workdir, "preview.jpg")
     preview = image_tools.make_preview(source, preview_path)
@@ -105,11 +127,14 @@ def process_image(source, workdir, progress, title):
             Output(Role.PREVIEW, preview_path, "image/jpeg", f"{title}.jpg", _size(preview)),
             Output(Role.THUMBNAIL, thumb_path, "image/jpeg", f"{title}.jpg", _size(thumb)),
         ],
+        clean_source=clean,
     )
 
 
 def process_wallchart(source, workdir, progress, title):
     facts = wallchart.inspect_wallchart(source)
+    clean = _without_location(source, workdir)
+    source = clean or source
     progress("生成预览图", 20)
     preview_path = os.path.join(workdir, "preview.jpg")
     preview = wallchart.make_wallchart_preview(source, preview_path)
@@ -138,6 +163,7 @@ def process_wallchart(source, workdir, progress, title):
             "format": facts.format,
         },
         outputs=outputs,
+        clean_source=clean,
     )
 
 

@@ -70,3 +70,47 @@ def cmyk_psd(path: Path, size=(300, 200)) -> Path:
 
     PSDImage.frompil(ImageChops.invert(Image.new("CMYK", size, CMYK_INK))).save(path)
     return path
+
+
+# Tian'anmen, as a phone writes it: EXIF GPS rationals, XMP, and the QuickTime ISO 6709 string.
+GPS_IFD = {1: "N", 2: (39.0, 54.0, 27.0), 3: "E", 4: (116.0, 23.0, 29.0), 6: 50.0}
+GPS_XMP = (
+    b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+    b'<rdf:Description xmlns:exif="http://ns.adobe.com/exif/1.0/" xmlns:photoshop="http://ns.adobe.com/photoshop/1.0/"'
+    b' xmlns:xmp="http://ns.adobe.com/xap/1.0/" exif:GPSLatitude="39,54.45N" exif:GPSLongitude="116,23.48E"'
+    b' photoshop:City="Beijing" xmp:Rating="5"><exif:GPSAltitude>50/1</exif:GPSAltitude></rdf:Description>'
+    b"</rdf:RDF></x:xmpmeta>"
+)
+LOCATION = "+39.9+116.4/"
+
+
+def gps_photo(path: Path, fmt: str = "JPEG", size=(64, 48)) -> Path:
+    """A phone photo: noisy pixels, EXIF orientation 6 and the GPS IFD, XMP with GPS and city."""
+    import random
+
+    from PIL import Image
+
+    image = Image.frombytes("RGB", size, random.Random(1).randbytes(size[0] * size[1] * 3))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    exif[0x010F] = "Phone maker"
+    exif[0x8825] = GPS_IFD
+    if fmt == "PNG":  # Pillow writes XMP into PNGs only as a text chunk it is given
+        from PIL.PngImagePlugin import PngInfo
+
+        info = PngInfo()
+        info.add_itxt("XML:com.adobe.xmp", GPS_XMP.decode())
+        image.save(path, fmt, exif=exif, pnginfo=info)
+    else:
+        image.save(path, fmt, exif=exif, xmp=GPS_XMP)
+    return path
+
+
+def located_mp4(path: Path) -> Path:
+    """A phone clip: H.264 + AAC with a location tag (©xyz) and a language on the sound."""
+    _ffmpeg(
+        *("-f", "lavfi", "-i", TINY_VIDEO, "-f", "lavfi", "-i", TINY_AUDIO),
+        *("-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-shortest"),
+        *("-metadata", f"location={LOCATION}", "-metadata:s:a:0", "language=chi", str(path)),
+    )
+    return path

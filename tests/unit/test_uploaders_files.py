@@ -157,3 +157,72 @@ def test_the_print_pdf_of_a_cmyk_chart_is_cmyk_and_says_so(
     assert decoded.mode == "CMYK" and decoded.size == (300, 200)
     ink = decoded.getpixel((10, 10))
     assert all(abs(a - b) <= 3 for a, b in zip(ink, media_fixtures.CMYK_INK, strict=True)), ink
+
+
+# --------------------------------------------------------------------------- finding 14
+
+
+def _stored_source(app, rid):
+    from cloud.extensions import db
+    from cloud.files.service import get_storage
+    from cloud.resources.models import Resource, Role
+
+    with app.app_context():
+        source = db.session.get(Resource, rid).file(Role.SOURCE)
+        keys = set(get_storage().iter_keys("f/"))
+        return source.stored_file.size, source.stored_file.sha256, dict(source.facts), keys
+
+
+@pytest.mark.parametrize("kind", ["image", "video"])
+def test_the_source_stations_download_has_no_location(
+    app, auth, client, uploader, station_and_reviewer, tmp_path, kind
+):
+    import hashlib
+
+    from PIL import Image
+
+    from tests.unit.test_media_location import COORDINATES, pixels, streamhashes
+
+    if kind == "image":
+        src = media_fixtures.gps_photo(tmp_path / "手机照片.jpg")
+    else:
+        src = media_fixtures.located_mp4(tmp_path / "手机视频.mp4")
+    original = src.read_bytes()
+    body = form_upload(client, uploader, kind, src, title="带定位的原件").get_json()
+    assert body["state"] == "processed", body["processing"]
+    publish(client, uploader, station_and_reviewer, body["id"])
+
+    auth.login("13600136000")
+    served = client.get(client.get(f"/resources/{body['id']}/download/source").headers["Location"])
+    assert served.status_code == 200
+    data = served.data
+    downloaded = tmp_path / f"downloaded{src.suffix}"
+    downloaded.write_bytes(data)
+    if kind == "image":
+        assert not any(c in data for c in COORDINATES)
+        with Image.open(downloaded) as image:
+            assert image.getexif().get_ifd(0x8825) == {}
+        assert pixels(downloaded) == pixels(src)
+    else:
+        assert b"+39.9" not in data
+        assert streamhashes(downloaded) == streamhashes(src)
+
+    # What is served is what was stored: the database has the clean copy's size and SHA-256.
+    size, sha256, facts, keys = _stored_source(app, body["id"])
+    assert (size, sha256) == (len(data), hashlib.sha256(data).hexdigest())
+    assert facts["location_removed"] is True
+    assert facts["original_sha256"] == hashlib.sha256(original).hexdigest()
+    assert len(keys) == len(body["files"])  # the original object is gone from storage
+
+    # The owner's own copy is the clean one too.
+    auth.logout()
+    auth.login()
+    source_id = next(f["id"] for f in body["files"] if f["role"] == "source")
+    own = client.get(f"/my/uploads/{body['id']}/files/{source_id}")
+    assert own.data == data
+
+
+def test_the_upload_page_tells_the_uploader(auth, client, uploader):
+    auth.login()
+    page = client.get("/upload").get_data(as_text=True)
+    assert "拍摄地点（GPS 定位）会在处理时从原文件中删除" in page
