@@ -8,6 +8,7 @@ Latin-1 ("Café") and other mis-declared code pages (Windows-1256 Arabic) alone.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import re
@@ -19,6 +20,7 @@ from mutagen.id3 import ID3, Encoding
 
 from cloud.media import ffmpeg as ff
 from cloud.media.ffmpeg import MediaError, MediaRejected, Probe
+from cloud.media.sniff import sniff
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +41,7 @@ class AudioPolicy:
     max_duration: float = 6 * 3600
     max_streams: int = 16
     probe_timeout: float = ff.PROBE_TIMEOUT
+    duration_scan_timeout: float = 120.0  # see VideoPolicy
     timeout_base: float = 60.0
     timeout_per_second: float = 0.5  # lame encodes 128k MP3 at ~50x real time per core
     memory_limit: int = ff.DEFAULT_MEMORY_LIMIT
@@ -57,6 +60,16 @@ def inspect_audio(
     """Probe an uploaded audio file and apply the policy. Raises MediaRejected, MediaTimeout or MediaError."""
     policy = policy or DEFAULT_POLICY
     result = ff.probe(src, policy.probe_timeout, what="音频", binaries=binaries)
+    if result.duration is None:
+        # FLAC (or Ogg, WebM) written to a pipe by a recorder: no duration in the header.
+        measured = ff.scan_duration(
+            src,
+            policy.duration_scan_timeout,
+            max_seconds=policy.max_duration + 1,
+            what="音频",
+            binaries=binaries,
+        )
+        result = dataclasses.replace(result, duration=measured)
     check_policy(result, policy)
     return result
 
@@ -147,6 +160,21 @@ def make_listening_copy(
             raise MediaError(f"listening copy is not a plain MP3: {result}")
         ff.check_complete(probe, result, "音频")
     return result
+
+
+def strip_location(
+    src: str | os.PathLike[str],
+    dst: str | os.PathLike[str],
+    probe: Probe,
+    policy: AudioPolicy | None = None,
+    *,
+    binaries: ff.Binaries | None = None,
+) -> bool:
+    """Like :func:`cloud.media.video.strip_location`, for a recording (a phone's voice memo)."""
+    policy = policy or DEFAULT_POLICY
+    return ff.strip_location(
+        src, dst, probe, sniff(src).kind, policy.duration_scan_timeout, what="音频", binaries=binaries
+    )
 
 
 # --------------------------------------------------------------------------- tags

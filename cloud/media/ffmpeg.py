@@ -24,6 +24,7 @@ import json
 import logging
 import math
 import os
+import re
 import resource
 import shutil
 import signal
@@ -104,6 +105,17 @@ class MediaRejected(MediaError):
     """The file itself is the problem (corrupt, unsupported, over a policy limit): do not retry."""
 
     default_message = "文件已损坏或格式不受支持"
+
+
+class FrameTooLarge(MediaRejected):
+    """A frame bigger than :data:`MAX_DECODE_PIXELS`: ffprobe could not even open its decoder."""
+
+    def __init__(self, detail: str, width: int, height: int, what: str = "媒体"):
+        super().__init__(
+            detail,
+            f"{what}画面尺寸过大（{width}×{height} 像素），超过上限 {MAX_DECODE_PIXELS // 10000} 万像素",
+        )
+        self.width, self.height = width, height
 
 
 class MediaTimeout(MediaError):
@@ -416,6 +428,7 @@ def probe(
     except MediaTimeout:
         raise
     except MediaError as exc:
+        _raise_if_frame_too_large(exc.detail, what)
         if "not on whitelist" in exc.detail:
             raise MediaRejected(exc.detail, f"{what}文件格式不受支持") from exc
         raise MediaRejected(exc.detail, f"{what}文件已损坏或格式不受支持") from exc
@@ -426,12 +439,176 @@ def probe(
         raise MediaRejected(
             f"unusable ffprobe output for {path}: {exc!r}", f"{what}文件已损坏或格式不受支持"
         ) from exc
+    # Some decoders (VP8, MJPEG) refuse the frame size yet let ffprobe finish, reporting 0x0.
+    _raise_if_frame_too_large(result.stderr_tail, what)
     if not _format_allowed(parsed.format_name):
         # Defence in depth: the whitelist is enforced by libavformat; this catches a binary that ignores it.
         raise MediaRejected(f"demuxer {parsed.format_name!r} is not allowed", f"{what}文件格式不受支持")
     if not parsed.streams:
         raise MediaRejected(f"no streams in {path}", f"{what}文件已损坏或格式不受支持")
     return parsed
+
+
+_PIXEL_LIMIT_HIT = re.compile(r"Picture size (\d+)x(\d+) exceeds specified max pixel count")
+
+
+def _raise_if_frame_too_large(stderr: str, what: str) -> None:
+    found = _PIXEL_LIMIT_HIT.search(stderr)
+    if found:
+        width, height = int(found.group(1)), int(found.group(2))
+        raise FrameTooLarge(f"frame {width}x{height} over {MAX_DECODE_PIXELS} pixels", width, height, what)
+
+
+def scan_argv(ffmpeg: str, path: str | os.PathLike[str], max_seconds: float | None = None) -> list[str]:
+    """The ffmpeg argv that reads every packet of ``path`` (no decoding) and reports how far it got.
+
+    Stream copy into the null muxer: the packets' timestamps are all that is looked at. ``-t`` stops
+    the scan once ``max_seconds`` are passed (the file is too long for any policy by then). The only
+    output is ``-progress`` on stdout: one block at the start and the last one (``progress=end``)
+    once the input is exhausted, since ``-stats_period`` is longer than any scan may take.
+    """
+    argv = [
+        *ffmpeg_head(ffmpeg),
+        *input_args(path),
+        "-map", "0:v?",
+        "-map", "0:a?",
+        "-c", "copy",
+    ]  # fmt: skip
+    if max_seconds:
+        argv += ["-t", f"{max_seconds:.3f}"]
+    return [*argv, "-progress", "pipe:1", "-stats_period", "86400", "-f", "null", "-"]
+
+
+def scan_duration(
+    path: str | os.PathLike[str],
+    timeout: float,
+    *,
+    max_seconds: float | None = None,
+    what: str = "媒体",
+    binaries: Binaries | None = None,
+) -> float | None:
+    """The duration of ``path`` measured by reading all its packets, for containers that state none.
+
+    What a browser's MediaRecorder, a screen recorder or anything else writing WebM/Matroska (or
+    FLAC) to a pipe leaves: the header could not be rewritten at the end. Returns the timestamp
+    the last packet reached (None if no packet had one), at most about ``max_seconds``. Raises
+    MediaTimeout after ``timeout``, MediaRejected when the packets cannot be read, MediaError
+    (transient) when ffmpeg is missing or the machine is out of resources.
+    """
+    path = _regular_file(path, what)
+    bins = binaries or find_binaries()
+    try:
+        result = run(scan_argv(bins.ffmpeg, path, max_seconds), timeout)
+    except MediaError as exc:
+        raise transcode_failure(exc, f"{what}文件已损坏，无法读取时长") from exc
+    reached = None
+    for line in result.stdout.decode("ascii", "replace").splitlines():
+        key, _, value = line.partition("=")
+        if key == "out_time_us" and value.strip().isdigit():
+            reached = int(value) / 1_000_000
+    return reached if reached else None
+
+
+# Tag names under which demuxers report where a recording was made: QuickTime/MP4 ©xyz
+# ("location", "location-eng"), Apple's "com.apple.quicktime.location.ISO6709", GPS in others.
+_LOCATION_TAG = re.compile(r"location|gps|iso6709|xyz", re.IGNORECASE)
+
+#: The muxer that writes the same container again, by content kind (cloud.media.sniff).
+REMUX_FORMATS = {
+    "mp4": "mp4",
+    "mov": "mov",
+    "3gp": "3gp",
+    "m4a": "ipod",
+    "webm": "webm",
+    "mkv": "matroska",
+    "avi": "avi",
+    "mp3": "mp3",
+    "flac": "flac",
+    "ogg": "ogg",
+    "opus": "ogg",
+    "wav": "wav",
+}
+
+
+def location_tags(probe: Probe) -> list[str]:
+    """The container and stream tags of ``probe`` that say where it was recorded."""
+    names = list(probe.tags)
+    for stream in probe.streams:
+        names += stream.tags
+    return [name for name in names if _LOCATION_TAG.search(name)]
+
+
+def remux_argv(ffmpeg: str, src, dst, probe: Probe, muxer: str) -> list[str]:
+    """Stream copy of the pictures, sound and subtitles into the same container, no metadata.
+
+    ``-map_metadata -1`` drops every container and stream tag (the location among them); the
+    display matrix (rotation) is stream side data and is copied. Stream languages are written
+    back. Data streams (timecode, timed metadata) are left out.
+    """
+    argv = [
+        *ffmpeg_head(ffmpeg),
+        *input_args(src),
+        "-map", "0:v?", "-map", "0:a?", "-map", "0:s?",
+        "-c", "copy",
+        "-map_metadata", "-1",
+    ]  # fmt: skip
+    kept = [s for s in probe.streams if s.codec_type in ("video", "audio", "subtitle")]
+    for number, stream in enumerate(kept):
+        language = stream.tags.get("language")
+        if language and re.fullmatch(r"[a-z]{3}", language):
+            argv += [f"-metadata:s:{number}", f"language={language}"]
+    return [*argv, "-f", muxer, file_url(dst)]
+
+
+def streamhash_argv(ffmpeg: str, path) -> list[str]:
+    """Per-stream SHA-256 of the packets of the streams a remux keeps (no decoding)."""
+    return [
+        *ffmpeg_head(ffmpeg),
+        *input_args(path),
+        "-map", "0:v?", "-map", "0:a?", "-map", "0:s?",
+        "-c", "copy",
+        "-f", "streamhash", "-hash", "sha256", "pipe:1",
+    ]  # fmt: skip
+
+
+def strip_location(
+    src: str | os.PathLike[str],
+    dst: str | os.PathLike[str],
+    probed: Probe,
+    kind: str,
+    timeout: float,
+    *,
+    what: str = "媒体",
+    binaries: Binaries | None = None,
+) -> bool:
+    """Write ``src`` (probed as ``probed``) without its location tags to ``dst`` by stream copy.
+
+    Returns False, writing nothing, when it has none. ``kind`` is the content kind
+    (:data:`REMUX_FORMATS`). The packets of every kept stream are checked to be bit-identical
+    before and after (``streamhash``). Raises MediaRejected when the
+    file cannot be remuxed losslessly (the location could not be removed), MediaTimeout, MediaError.
+    ``dst`` never holds a partial file.
+    """
+    if not location_tags(probed):
+        return False
+    muxer = REMUX_FORMATS.get(kind)
+    message = f"无法删除{what}中的拍摄位置信息，请用其他软件另存后重新上传"
+    if muxer is None:
+        raise MediaRejected(f"location tags {location_tags(probed)} in a {kind} file", message)
+    bins = binaries or find_binaries()
+    with atomic_output(dst) as tmp:
+        try:
+            run(remux_argv(bins.ffmpeg, src, tmp, probed, muxer), timeout)
+            before = run(streamhash_argv(bins.ffmpeg, src), timeout).stdout
+            after = run(streamhash_argv(bins.ffmpeg, tmp), timeout).stdout
+        except MediaError as exc:
+            raise transcode_failure(exc, message) from exc
+        if not before or before != after:
+            raise MediaRejected(f"remux changed the packets: {before!r} != {after!r}", message)
+        left = location_tags(probe(tmp, timeout, binaries=bins))
+        if left:
+            raise MediaRejected(f"location tags {left} survived the remux", message)
+    return True
 
 
 def _regular_file(path: str | os.PathLike[str], what: str) -> str:

@@ -24,6 +24,7 @@ from pathlib import Path
 from PIL import Image, ImageCms, UnidentifiedImageError
 
 from cloud.media.ffmpeg import MediaRejected
+from cloud.media.sniff import SNIFF_BYTES, sniff_bytes
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +43,8 @@ JPEG_QUALITY = 85
 
 MSG_UNRECOGNISED = "无法识别的图片格式，仅支持 JPG、PNG、GIF、WebP 图片"
 MSG_CORRUPT = "图片文件已损坏或不完整，无法读取"
-MSG_TOO_LARGE = "图片尺寸过大，超过 {limit}像素的处理上限"
-MSG_TOO_LARGE_SIZED = "图片尺寸过大（{width}×{height} 像素），超过 {limit}像素的处理上限"
+MSG_TOO_LARGE = "图片尺寸过大：{width}×{height} 像素，超过上限 {limit}像素"
+MSG_TOO_LARGE_UNSIZED = "图片尺寸过大，超过上限 {limit}像素"
 MSG_EMPTY = "图片尺寸无效（宽或高为 0）"
 MSG_MODE = "不支持的图片颜色模式：{mode}"
 
@@ -154,10 +155,14 @@ def open_image(
             with _pillow_pixel_limit(max_pixels):
                 image = Image.open(fp, formats=list(formats))
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-            raise ImageRejected(
-                f"pixel limit: {exc}", MSG_TOO_LARGE.format(limit=pixels_zh(max_pixels))
-            ) from exc
+            raise ImageRejected(f"pixel limit: {exc}", _too_large(exc, max_pixels)) from exc
         except UnidentifiedImageError as exc:
+            # Pillow says "cannot identify" both for another format and for a broken file of a
+            # format it knows (a PNG whose header chunk is cut off or fails its CRC): the magic
+            # bytes tell the two apart.
+            announced = _magic_format(fp)
+            if announced in formats:
+                raise ImageRejected(f"{announced} header unreadable: {exc}", MSG_CORRUPT) from exc
             raise ImageRejected(f"not one of {list(formats)}: {exc}", MSG_UNRECOGNISED) from exc
         except _LOCAL_IO_ERRORS:
             raise
@@ -170,9 +175,36 @@ def open_image(
             if width * height > max_pixels:
                 raise ImageRejected(
                     f"declared size {width}x{height} over {max_pixels} pixels",
-                    MSG_TOO_LARGE_SIZED.format(width=width, height=height, limit=pixels_zh(max_pixels)),
+                    MSG_TOO_LARGE.format(width=width, height=height, limit=pixels_zh(max_pixels)),
                 )
             yield image
+
+
+def _too_large(exc: BaseException, max_pixels: int) -> str:
+    """The message for a header Pillow refused as a bomb, with the size the header declares.
+
+    Pillow's message only has the pixel count, and opening the file again without the limit is
+    not harmless (a GIF frame descriptor makes Pillow allocate the whole canvas). The size is the
+    argument of Pillow's own check, read from the traceback; without it the message has no size.
+    """
+    tb = exc.__traceback__
+    size = None
+    while tb is not None:
+        if tb.tb_frame.f_code.co_name == "_decompression_bomb_check":
+            size = tb.tb_frame.f_locals.get("size")
+        tb = tb.tb_next
+    if isinstance(size, tuple) and len(size) == 2 and all(isinstance(v, int) for v in size):
+        return MSG_TOO_LARGE.format(width=size[0], height=size[1], limit=pixels_zh(max_pixels))
+    return MSG_TOO_LARGE_UNSIZED.format(limit=pixels_zh(max_pixels))
+
+
+_MAGIC_FORMATS = {"jpeg": "JPEG", "png": "PNG", "gif": "GIF", "webp": "WEBP"}
+
+
+def _magic_format(fp) -> str | None:
+    """The Pillow format name the file's first bytes announce, or None."""
+    fp.seek(0)
+    return _MAGIC_FORMATS.get(sniff_bytes(fp.read(SNIFF_BYTES)).kind)
 
 
 def _orientation(image: Image.Image) -> int:
@@ -299,7 +331,7 @@ def _draft_size(width: int, height: int, max_side: int) -> tuple[int, int]:
     return max(1, math.ceil(width / factor)), max(1, math.ceil(height / factor))
 
 
-def save_jpeg(image: Image.Image, dst: str | os.PathLike[str]) -> None:
+def save_jpeg(image: Image.Image, dst: str | os.PathLike[str], *, quality: int = JPEG_QUALITY) -> None:
     """Save ``image`` as a JPEG with no metadata at all, atomically (temp file in the same folder, rename).
 
     A reader sees the old file or the whole new one, never half of it. I/O errors propagate.
@@ -312,7 +344,7 @@ def save_jpeg(image: Image.Image, dst: str | os.PathLike[str]) -> None:
         image = image.copy()
         image.info = {}
     try:
-        image.save(tmp, "JPEG", quality=JPEG_QUALITY, optimize=True, progressive=True)
+        image.save(tmp, "JPEG", quality=quality, optimize=True, progressive=True)
         os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)

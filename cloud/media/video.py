@@ -9,12 +9,14 @@ the pixels square. Example: 1280x720 rotated 180° → 854x480; 1920x1080 rotate
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from cloud.media import ffmpeg as ff
 from cloud.media.ffmpeg import MediaError, MediaRejected, Probe, Stream
+from cloud.media.sniff import sniff
 
 SD_VIDEO_BITRATE_MAX = "1200k"
 SD_VIDEO_BUFSIZE = "2400k"
@@ -36,6 +38,9 @@ class VideoPolicy:
     poster_width: int = 720
     thumbnail_width: int = 320
     probe_timeout: float = ff.PROBE_TIMEOUT
+    # Reading every packet of a file whose header states no duration (stream copy, no decoding:
+    # disk speed, ~1 GB/s; a 4 GiB upload needs seconds).
+    duration_scan_timeout: float = 120.0
     sd_timeout_base: float = 60.0
     sd_timeout_per_second: float = 4.0  # veryfast 1080p→480p runs ~3x real time on one core
     poster_timeout: float = 30.0
@@ -55,7 +60,21 @@ def inspect_video(
 ) -> Probe:
     """Probe an uploaded video and apply the policy. Raises MediaRejected, MediaTimeout or MediaError."""
     policy = policy or DEFAULT_POLICY
-    result = ff.probe(src, policy.probe_timeout, what="视频", binaries=binaries)
+    try:
+        result = ff.probe(src, policy.probe_timeout, what="视频", binaries=binaries)
+    except ff.FrameTooLarge as exc:
+        raise MediaRejected(exc.detail, _too_large(exc.width, exc.height, policy)) from exc
+    if result.duration is None:
+        # WebM from a browser's MediaRecorder or a screen recorder: written to a pipe, the header
+        # never got its duration. The packets have their timestamps all the same.
+        measured = ff.scan_duration(
+            src,
+            policy.duration_scan_timeout,
+            max_seconds=policy.max_duration + 1,
+            what="视频",
+            binaries=binaries,
+        )
+        result = dataclasses.replace(result, duration=measured)
     check_policy(result, policy)
     return result
 
@@ -93,9 +112,15 @@ def _check_size(stream: Stream, policy: VideoPolicy) -> None:
     if width > policy.max_width or height > policy.max_height or width * height > policy.max_pixels:
         raise MediaRejected(
             f"frame {width}x{height} over {policy.max_width}x{policy.max_height} / {policy.max_pixels} px",
-            f"视频分辨率过大（{width}×{height}，宽高最多 {policy.max_width} 像素，"
-            f"总计最多 {policy.max_pixels // 10000} 万像素）",
+            _too_large(width, height, policy),
         )
+
+
+def _too_large(width: int, height: int, policy: VideoPolicy) -> str:
+    return (
+        f"视频分辨率过大（{width}×{height}，宽高最多 {policy.max_width} 像素，"
+        f"总计最多 {policy.max_pixels // 10000} 万像素）"
+    )
 
 
 def _hours(seconds: float) -> str:
@@ -299,4 +324,23 @@ def _still(ffmpeg: str, src, tmp: Path, probe: Probe, width: int, at: float, pol
         still_argv(ffmpeg, src, tmp, probe, width, at),
         policy.poster_timeout,
         memory_limit=policy.memory_limit,
+    )
+
+
+def strip_location(
+    src: str | os.PathLike[str],
+    dst: str | os.PathLike[str],
+    probe: Probe,
+    policy: VideoPolicy | None = None,
+    *,
+    binaries: ff.Binaries | None = None,
+) -> bool:
+    """Write ``src`` without the place it was recorded (phones' GPS tags) to ``dst``, streams copied.
+
+    False, nothing written, when it carries none. Raises MediaRejected, MediaTimeout, MediaError
+    (see :func:`cloud.media.ffmpeg.strip_location`).
+    """
+    policy = policy or DEFAULT_POLICY
+    return ff.strip_location(
+        src, dst, probe, sniff(src).kind, policy.duration_scan_timeout, what="视频", binaries=binaries
     )

@@ -44,6 +44,7 @@ WALLCHART_MAX_PIXELS = 200_000_000
 PSD_MAX_ALLOC_BYTES = 3 * 1024**3
 
 PREVIEW_MAX_SIDE = 2048
+PRINT_JPEG_QUALITY = 95
 THUMBNAIL_MAX_SIDE = 320
 
 #: Below this effective resolution at the nominal paper size a print looks visibly soft.
@@ -102,14 +103,14 @@ _BASE_CHANNELS = {0: 1, 1: 1, 2: 1, 3: 3, 4: 4, 7: 0, 8: 1, 9: 3}
 _PLAUSIBLE_DPI = (10.0, 10_000.0)
 
 MSG_NOT_WALLCHART = "挂图仅支持 JPG 或 PSD/PSB 文件"
-MSG_PSD_HEADER = "PSD 文件头无效，文件可能已损坏"
-MSG_PSD_TRUNCATED = "PSD 文件不完整（合成图像数据被截断），请重新上传完整文件"
-MSG_PSD_CORRUPT = "PSD 文件已损坏或结构异常，无法生成预览"
-MSG_TOO_LARGE = "挂图尺寸过大（{width}×{height} 像素），超过 {limit}像素的处理上限"
+MSG_PSD_HEADER = "{fmt} 文件头无效，文件可能已损坏"
+MSG_PSD_TRUNCATED = "{fmt} 文件不完整（合成图像数据被截断），请重新上传完整文件"
+MSG_PSD_CORRUPT = "{fmt} 文件已损坏或结构异常，无法生成预览"
+MSG_TOO_LARGE = "挂图尺寸过大：{width}×{height} 像素，超过上限 {limit}像素"
 WARN_NO_DPI = "文件未记录分辨率（DPI），无法计算印刷尺寸，请在保存时设置分辨率"
 WARN_LOW_DPI = "分辨率偏低：按 {paper} 尺寸印刷仅约 {dpi} dpi，建议不低于 {minimum} dpi"
 WARN_LOW_DPI_NO_PAPER = "分辨率偏低：按文件标注的尺寸印刷仅约 {dpi} dpi，建议不低于 {minimum} dpi"
-WARN_NO_COMPOSITE = "PSD 未保存合成图像（未勾选“最大兼容”），预览由图层重新合成，可能与原稿略有差异"
+WARN_NO_COMPOSITE = "{fmt} 未保存合成图像（未勾选“最大兼容”），预览由图层重新合成，可能与原稿略有差异"
 WARN_SPOT = "文件包含 {count} 个专色通道，预览中按近似颜色叠加显示，印刷前请与印厂确认专色"
 WARN_DUOTONE = "双色调（Duotone）文件按灰度显示预览"
 
@@ -216,10 +217,17 @@ def _plausible_dpi(dpi: tuple[float, float] | None) -> tuple[float, float] | Non
     return round(dpi[0], 2), round(dpi[1], 2)
 
 
-def _read_exact(fp: BinaryIO, size: int, what: str) -> bytes:
+def format_label(version: int) -> str:
+    """What the uploader calls the file: PSB is version 2 of the format."""
+    return "PSB" if version == 2 else "PSD"
+
+
+def _read_exact(fp: BinaryIO, size: int, what: str, label: str = "PSD") -> bytes:
     data = fp.read(size)
     if len(data) != size:
-        raise ImageRejected(f"short read in {what}: {len(data)} of {size} bytes", MSG_PSD_HEADER)
+        raise ImageRejected(
+            f"short read in {what}: {len(data)} of {size} bytes", MSG_PSD_HEADER.format(fmt=label)
+        )
     return data
 
 
@@ -230,18 +238,21 @@ class _Resources:
     display_info: bytes = b""
 
 
-def _read_resources(fp: BinaryIO, file_size: int) -> _Resources:
+def _read_resources(fp: BinaryIO, file_size: int, label: str) -> _Resources:
     """Walk the image resource blocks for ResolutionInfo, VersionInfo and DisplayInfo."""
-    colour_data_length = int.from_bytes(_read_exact(fp, 4, "colour mode data length"), "big")
+    colour_data_length = int.from_bytes(_read_exact(fp, 4, "colour mode data length", label), "big")
     if fp.tell() + colour_data_length + 4 > file_size:
         raise ImageRejected(
-            f"colour mode data of {colour_data_length} bytes past end of file", MSG_PSD_HEADER
+            f"colour mode data of {colour_data_length} bytes past end of file",
+            MSG_PSD_HEADER.format(fmt=label),
         )
     fp.seek(colour_data_length, os.SEEK_CUR)
-    section_length = int.from_bytes(_read_exact(fp, 4, "image resources length"), "big")
+    section_length = int.from_bytes(_read_exact(fp, 4, "image resources length", label), "big")
     end = fp.tell() + section_length
     if end > file_size:
-        raise ImageRejected(f"image resources of {section_length} bytes past end of file", MSG_PSD_HEADER)
+        raise ImageRejected(
+            f"image resources of {section_length} bytes past end of file", MSG_PSD_HEADER.format(fmt=label)
+        )
     found = _Resources()
     for _ in range(_MAX_RESOURCE_BLOCKS):
         if fp.tell() + 12 > end:
@@ -250,24 +261,26 @@ def _read_resources(fp: BinaryIO, file_size: int) -> _Resources:
         if signature not in _RESOURCE_SIGNATURES:
             log.info("stopping at unknown image resource signature %r", signature)
             break
-        resource_id = int.from_bytes(_read_exact(fp, 2, "resource id"), "big")
-        name_length = _read_exact(fp, 1, "resource name")[0]
+        resource_id = int.from_bytes(_read_exact(fp, 2, "resource id", label), "big")
+        name_length = _read_exact(fp, 1, "resource name", label)[0]
         # The Pascal name, length byte included, is padded to an even size.
         fp.seek(name_length + (name_length + 1) % 2, os.SEEK_CUR)
-        data_length = int.from_bytes(_read_exact(fp, 4, "resource size"), "big")
+        data_length = int.from_bytes(_read_exact(fp, 4, "resource size", label), "big")
         data_start = fp.tell()
         if data_start + data_length > end:
-            raise ImageRejected(f"resource 0x{resource_id:04x} runs past its section", MSG_PSD_HEADER)
+            raise ImageRejected(
+                f"resource 0x{resource_id:04x} runs past its section", MSG_PSD_HEADER.format(fmt=label)
+            )
         if resource_id == Resource.RESOLUTION_INFO and data_length >= _RESOLUTION_INFO.size:
             h_res, _h_unit, _w_unit, v_res, _v_unit, _h_unit2 = _RESOLUTION_INFO.unpack(
-                _read_exact(fp, _RESOLUTION_INFO.size, "ResolutionInfo")
+                _read_exact(fp, _RESOLUTION_INFO.size, "ResolutionInfo", label)
             )
             # Fixed 16.16, always pixels per inch; the unit fields only say how Photoshop displays it.
             found.dpi = (round(h_res / 65536, 2), round(v_res / 65536, 2))
         elif resource_id == Resource.VERSION_INFO and data_length >= 5:
-            found.has_composite = bool(_read_exact(fp, 5, "VersionInfo")[4])
+            found.has_composite = bool(_read_exact(fp, 5, "VersionInfo", label)[4])
         elif resource_id == Resource.DISPLAY_INFO and data_length <= _DISPLAY_INFO_MAX:
-            found.display_info = _read_exact(fp, data_length, "DisplayInfo")
+            found.display_info = _read_exact(fp, data_length, "DisplayInfo", label)
         fp.seek(data_start + data_length + data_length % 2)
     fp.seek(end)
     return found
@@ -275,13 +288,16 @@ def _read_resources(fp: BinaryIO, file_size: int) -> _Resources:
 
 def _check_remaining_sections(fp: BinaryIO, file_size: int, version: int, header: PsdHeader) -> None:
     """The layer section must fit in the file and the merged image data must be there after it."""
+    label = format_label(version)
     length_size = 4 if version == 1 else 8
-    layer_length = int.from_bytes(_read_exact(fp, length_size, "layer section length"), "big")
+    layer_length = int.from_bytes(_read_exact(fp, length_size, "layer section length", label), "big")
     image_data_start = fp.tell() + layer_length
     if image_data_start + 2 > file_size:
-        raise ImageRejected(f"layer section of {layer_length} bytes runs past end of file", MSG_PSD_HEADER)
+        raise ImageRejected(
+            f"layer section of {layer_length} bytes runs past end of file", MSG_PSD_HEADER.format(fmt=label)
+        )
     fp.seek(image_data_start)
-    compression = int.from_bytes(_read_exact(fp, 2, "image data compression"), "big")
+    compression = int.from_bytes(_read_exact(fp, 2, "image data compression", label), "big")
     remaining = file_size - image_data_start - 2
     rows = header.channels * header.height
     if compression == 0:
@@ -293,18 +309,19 @@ def _check_remaining_sections(fp: BinaryIO, file_size: int, version: int, header
         if remaining < rows * count_size:
             needed = rows * count_size
         else:
-            needed = rows * count_size + _sum_row_counts(fp, rows, count_size)
+            needed = rows * count_size + _sum_row_counts(fp, rows, count_size, label)
     elif compression in (2, 3):
         needed = 1
     else:
-        raise ImageRejected(f"image data compression {compression}", MSG_PSD_HEADER)
+        raise ImageRejected(f"image data compression {compression}", MSG_PSD_HEADER.format(fmt=label))
     if remaining < needed:
         raise ImageRejected(
-            f"merged image data truncated: {remaining} bytes, at least {needed} needed", MSG_PSD_TRUNCATED
+            f"merged image data truncated: {remaining} bytes, at least {needed} needed",
+            MSG_PSD_TRUNCATED.format(fmt=label),
         )
 
 
-def _sum_row_counts(fp: BinaryIO, rows: int, count_size: int) -> int:
+def _sum_row_counts(fp: BinaryIO, rows: int, count_size: int, label: str) -> int:
     dtype = np.dtype(">u2" if count_size == 2 else ">u4")
     total = 0
     # Streamed in 1 MB pieces: a tall PSB can have millions of rows.
@@ -312,7 +329,9 @@ def _sum_row_counts(fp: BinaryIO, rows: int, count_size: int) -> int:
     for start in range(0, rows, per_chunk):
         count = min(per_chunk, rows - start)
         total += int(
-            np.frombuffer(_read_exact(fp, count * count_size, "RLE row counts"), dtype).sum(dtype=np.uint64)
+            np.frombuffer(_read_exact(fp, count * count_size, "RLE row counts", label), dtype).sum(
+                dtype=np.uint64
+            )
         )
     return total
 
@@ -370,17 +389,24 @@ def read_psd_header(path: str | os.PathLike[str]) -> PsdHeader:
     with open(path, "rb") as fp:
         head = fp.read(_PSD_HEADER.size)
         if len(head) < _PSD_HEADER.size:
-            raise ImageRejected(f"PSD header of {len(head)} bytes", MSG_PSD_HEADER)
+            raise ImageRejected(f"PSD header of {len(head)} bytes", MSG_PSD_HEADER.format(fmt="PSD"))
         signature, version, _reserved, channels, height, width, depth, mode = _PSD_HEADER.unpack(head)
+        label = format_label(version)
         if signature != b"8BPS" or version not in _PSD_MAX_SIDE:
-            raise ImageRejected(f"signature {signature!r} version {version}", MSG_PSD_HEADER)
+            raise ImageRejected(
+                f"signature {signature!r} version {version}", MSG_PSD_HEADER.format(fmt=label)
+            )
         max_side = _PSD_MAX_SIDE[version]
         if not (1 <= width <= max_side and 1 <= height <= max_side):
-            raise ImageRejected(f"size {width}x{height} outside 1..{max_side}", MSG_PSD_HEADER)
+            raise ImageRejected(
+                f"size {width}x{height} outside 1..{max_side}", MSG_PSD_HEADER.format(fmt=label)
+            )
         if depth not in _PSD_DEPTHS or mode not in PSD_COLOUR_MODES or not 1 <= channels <= 56:
-            raise ImageRejected(f"depth {depth} mode {mode} channels {channels}", MSG_PSD_HEADER)
+            raise ImageRejected(
+                f"depth {depth} mode {mode} channels {channels}", MSG_PSD_HEADER.format(fmt=label)
+            )
         _check_pixels(width, height)
-        resources = _read_resources(fp, file_size)
+        resources = _read_resources(fp, file_size, label)
         header = PsdHeader(
             version, channels, height, width, depth, mode, resources.dpi, resources.has_composite
         )
@@ -453,7 +479,7 @@ def inspect_wallchart(path: str | os.PathLike[str]) -> WallchartFacts:
         if header.colour_mode == 8:
             extra.append(WARN_DUOTONE)
         if not header.has_composite:
-            extra.append(WARN_NO_COMPOSITE)
+            extra.append(WARN_NO_COMPOSITE.format(fmt=format_label(header.version)))
         if header.spot_inks:
             extra.append(WARN_SPOT.format(count=len(header.spot_inks)))
         return _facts(
@@ -463,7 +489,7 @@ def inspect_wallchart(path: str | os.PathLike[str]) -> WallchartFacts:
             PSD_COLOUR_MODES[header.colour_mode],
             header.depth,
             header.channels,
-            "PSB" if header.version == 2 else "PSD",
+            format_label(header.version),
             extra,
         )
     image = inspect_image(path, formats=("JPEG",), max_pixels=WALLCHART_MAX_PIXELS)
@@ -485,10 +511,16 @@ def _overlay_spot(psd: PSDImage, index: int, ink: tuple[int, int, int], preview:
 
 
 def _render_psd(
-    src: str | os.PathLike[str], dst: str | os.PathLike[str], max_side: int, header: PsdHeader
+    src: str | os.PathLike[str],
+    dst: str | os.PathLike[str],
+    max_side: int,
+    header: PsdHeader,
+    *,
+    keep_cmyk: bool = False,
 ) -> tuple[int, int]:
     # psd-tools is a pure-Python parser of a sprawling format: on hostile input its internals also
     # fail with NotImplementedError, RecursionError or AttributeError. Any of them means "bad file".
+    label = format_label(header.version)
     psd_errors = (
         *DECODE_ERRORS,
         PSDDecompressionWarning,
@@ -503,7 +535,9 @@ def _render_psd(
         try:
             psd = PSDImage.open(src, max_alloc_bytes=PSD_MAX_ALLOC_BYTES)
         except psd_errors as exc:
-            raise ImageRejected(f"psd-tools open: {type(exc).__name__}: {exc}", MSG_PSD_CORRUPT) from exc
+            raise ImageRejected(
+                f"psd-tools open: {type(exc).__name__}: {exc}", MSG_PSD_CORRUPT.format(fmt=label)
+            ) from exc
         try:
             # The ICC transform is applied by to_preview_image after downscaling, where it is cheap.
             image = psd.composite(apply_icc=False)
@@ -513,10 +547,17 @@ def _render_psd(
                 image = psd.topil(apply_icc=False)
             except psd_errors as exc2:
                 raise ImageRejected(
-                    f"psd-tools composite and topil: {type(exc2).__name__}: {exc2}", MSG_PSD_CORRUPT
+                    f"psd-tools composite and topil: {type(exc2).__name__}: {exc2}",
+                    MSG_PSD_CORRUPT.format(fmt=label),
                 ) from exc2
         if image is None:
-            raise ImageRejected("PSD has neither layers to composite nor merged image data", MSG_PSD_CORRUPT)
+            raise ImageRejected(
+                "PSD has neither layers to composite nor merged image data", MSG_PSD_CORRUPT.format(fmt=label)
+            )
+        if keep_cmyk and image.mode == "CMYK":
+            # For the press: the inks as the designer set them, full size, no colour conversion.
+            save_jpeg(image, dst, quality=PRINT_JPEG_QUALITY)
+            return image.size
         icc_profile = None
         if Resource.ICC_PROFILE in psd.image_resources:
             icc_profile = psd.image_resources.get_data(Resource.ICC_PROFILE)
@@ -546,6 +587,17 @@ def make_wallchart_preview(
         header = read_psd_header(src)
         return _render_psd(src, dst, max_side, header)
     return render_preview(src, dst, max_side, formats=("JPEG",), max_pixels=WALLCHART_MAX_PIXELS)
+
+
+def make_print_jpeg(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> tuple[int, int]:
+    """Write the full-size JPEG of a PSD/PSB wall chart that its print PDF is made of.
+
+    A CMYK document stays CMYK (quality 95, the embedded profile not applied); any other colour mode
+    becomes sRGB as for previews. Returns (width, height). Raises ImageRejected (a JPEG wall chart
+    needs none of this: its own bytes go into the PDF).
+    """
+    header = read_psd_header(src)
+    return _render_psd(src, dst, max(header.width, header.height), header, keep_cmyk=True)
 
 
 def make_wallchart_thumbnail(

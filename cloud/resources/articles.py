@@ -14,9 +14,11 @@ import re
 
 from flask import current_app
 
+from cloud.accounts.models import Role as AccountRole
 from cloud.errors import NotFound, ValidationFailed
 from cloud.extensions import db
 from cloud.files.models import StoredFile
+from cloud.resources.lifecycle import State, is_visible_to_stations
 from cloud.resources.models import ResourceFile, Role
 
 BODY_MAX = 200_000
@@ -93,11 +95,12 @@ def inline_sources(resource):
 def find_inline_image(user, token):
     """The file to serve for an article-image URL, or NotFound.
 
-    Once the article is processed: its re-encoded rendition, to anyone who may read the article
-    (everyone when it is published, its institution before). Before processing (the author's own
-    preview while writing): the original, to members of the uploading institution only.
+    Once the article is processed: its re-encoded rendition, to anyone who may read the article:
+    everyone when it is published, its institution before, and reviewers while it waits for
+    their review (the review page shows the article as readers will see it). Before processing
+    (the author's own preview while writing): the original, to members of the uploading
+    institution only.
     """
-    from cloud.resources.lifecycle import is_visible_to_stations
 
     match = _TOKEN.match(token or "")
     if not match:
@@ -114,7 +117,7 @@ def find_inline_image(user, token):
         resource = rendition.resource
         if parse_token(token, resource.institution_id) != file_id:
             continue
-        if is_visible_to_stations(resource) or resource.institution_id == own_institution:
+        if _may_read(user, resource):
             return rendition.stored_file, rendition.mime_type
     if parse_token(token, own_institution) != file_id:
         raise NotFound()
@@ -122,3 +125,14 @@ def find_inline_image(user, token):
     if stored is None:
         raise NotFound()
     return stored, stored.content_type
+
+
+def _may_read(user, resource):
+    """Whether ``user`` may see ``resource``'s inline pictures (SECURITY.md item 22 otherwise)."""
+    if is_visible_to_stations(resource):
+        return True
+    if user is None:
+        return False
+    if user.institution_id is not None and resource.institution_id == user.institution_id:
+        return True
+    return resource.state == State.PENDING_REVIEW and user.has_role(AccountRole.REVIEWER)

@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass, field
 
 from cloud.files.service import get_storage
-from cloud.media import audio, video, wallchart
+from cloud.media import audio, location, printpdf, video, wallchart
 from cloud.media import images as image_tools
 from cloud.media.ffmpeg import MediaRejected
 from cloud.resources.models import Kind, Role
@@ -31,6 +31,8 @@ class Result:
     source_facts: dict = field(default_factory=dict)
     outputs: list = field(default_factory=list)
     body_text: str | None = None
+    # The source without its location metadata, when it had any: it replaces the stored source.
+    clean_source: str | None = None
 
 
 def _stream_facts(probe):
@@ -51,6 +53,11 @@ def _stream_facts(probe):
 
 def process_video(source, workdir, progress, title):
     probe = video.inspect_video(source)
+    clean = os.path.join(workdir, "source-clean")
+    if video.strip_location(source, clean, probe):
+        source = clean
+    else:
+        clean = None
     progress("转码标清版本", 10)
     sd_path = os.path.join(workdir, "sd.mp4")
     sd = video.make_sd(source, sd_path, probe)
@@ -66,12 +73,18 @@ def process_video(source, workdir, progress, title):
             Output(Role.POSTER, poster_path, "image/jpeg", f"{title}.jpg", _size(poster_size)),
             Output(Role.THUMBNAIL, thumb_path, "image/jpeg", f"{title}.jpg", _size(thumb_size)),
         ],
+        clean_source=clean,
     )
 
 
 def process_audio(source, workdir, progress, title):
     probe = audio.inspect_audio(source)
     tags = audio.read_tags(source, probe)
+    clean = os.path.join(workdir, "source-clean")
+    if audio.strip_location(source, clean, probe):
+        source = clean
+    else:
+        clean = None
     progress("转码试听版本", 20)
     mp3_path = os.path.join(workdir, "listening.mp3")
     mp3 = audio.make_listening_copy(source, mp3_path, probe, tags=tags)
@@ -80,11 +93,20 @@ def process_audio(source, workdir, progress, title):
     return Result(
         source_facts=facts,
         outputs=[Output(Role.LISTENING, mp3_path, "audio/mpeg", f"{title}.mp3", _stream_facts(mp3))],
+        clean_source=clean,
     )
+
+
+def _without_location(source, workdir):
+    """The path of a location-free copy of an image or wall chart, or None when it had no location."""
+    clean = os.path.join(workdir, "source-clean")
+    return clean if location.strip_location(source, clean) else None
 
 
 def process_image(source, workdir, progress, title):
     facts = image_tools.inspect_image(source)
+    clean = _without_location(source, workdir)
+    source = clean or source
     progress("生成预览图", 30)
     preview_path = os.path.join(workdir, "preview.jpg")
     preview = image_tools.make_preview(source, preview_path)
@@ -105,11 +127,14 @@ def process_image(source, workdir, progress, title):
             Output(Role.PREVIEW, preview_path, "image/jpeg", f"{title}.jpg", _size(preview)),
             Output(Role.THUMBNAIL, thumb_path, "image/jpeg", f"{title}.jpg", _size(thumb)),
         ],
+        clean_source=clean,
     )
 
 
 def process_wallchart(source, workdir, progress, title):
     facts = wallchart.inspect_wallchart(source)
+    clean = _without_location(source, workdir)
+    source = clean or source
     progress("生成预览图", 20)
     preview_path = os.path.join(workdir, "preview.jpg")
     preview = wallchart.make_wallchart_preview(source, preview_path)
@@ -119,9 +144,8 @@ def process_wallchart(source, workdir, progress, title):
         Output(Role.PREVIEW, preview_path, "image/jpeg", f"{title}.jpg", _size(preview)),
         Output(Role.THUMBNAIL, thumb_path, "image/jpeg", f"{title}.jpg", _size(thumb)),
     ]
-    if facts.format in ("PSD", "PSB"):
-        progress("生成打印版PDF", 60)
-        outputs.append(make_print_pdf(source, workdir, facts, title))
+    progress("生成打印版PDF", 60)
+    outputs.append(make_print_pdf(source, workdir, facts, title))
     return Result(
         source_facts={
             "width": facts.width,
@@ -139,6 +163,7 @@ def process_wallchart(source, workdir, progress, title):
             "format": facts.format,
         },
         outputs=outputs,
+        clean_source=clean,
     )
 
 
@@ -146,23 +171,32 @@ PRINT_DEFAULT_DPI = 300  # when a PSD states none, print it as designed for 300 
 
 
 def make_print_pdf(source, workdir, facts, title):
-    """A PDF of a PSD/PSB wall chart at its physical size, for stations without Photoshop.
+    """A PDF of a wall chart at its physical size, for stations without Photoshop.
 
-    The full-size composite goes through the same guarded path as previews (header checked,
-    pixel limit, sRGB), then into a one-page PDF whose page is pixels / DPI inches.
+    A JPEG chart goes into the PDF as it is (no re-encoding); a PSD/PSB is composited at full size
+    first (header checked, pixel limit). CMYK stays CMYK, so a print shop gets the inks of the
+    original; other colour modes print as sRGB. The page is pixels / DPI inches.
     """
-    from PIL import Image
-
-    full_jpeg = os.path.join(workdir, "print.jpg")
-    wallchart.make_wallchart_preview(source, full_jpeg, max(facts.width, facts.height))
+    if facts.format == "JPEG":
+        jpeg = source
+    else:
+        jpeg = os.path.join(workdir, "print.jpg")
+        wallchart.make_print_jpeg(source, jpeg)
     dpi = facts.dpi_x or PRINT_DEFAULT_DPI
     pdf_path = os.path.join(workdir, "print.pdf")
-    with Image.open(full_jpeg, formats=("JPEG",)) as image:
-        image.save(pdf_path, "PDF", resolution=dpi, title=title)
-    os.unlink(full_jpeg)
-    facts_out = {"width": facts.width, "height": facts.height, "dpi": dpi}
-    facts_out["width_mm"] = round(facts.width / dpi * 25.4, 1)
-    facts_out["height_mm"] = round(facts.height / dpi * 25.4, 1)
+    written = printpdf.write_jpeg_pdf(
+        jpeg, pdf_path, dpi=dpi, title=title, max_pixels=wallchart.WALLCHART_MAX_PIXELS
+    )
+    if jpeg != source:
+        os.unlink(jpeg)
+    facts_out = {
+        "width": written.width,
+        "height": written.height,
+        "dpi": dpi,
+        "colour_mode": written.colour_mode,
+        "width_mm": written.width_mm,
+        "height_mm": written.height_mm,
+    }
     return Output(Role.PRINT, pdf_path, "application/pdf", f"{title}（打印版）.pdf", facts_out)
 
 

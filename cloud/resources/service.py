@@ -166,8 +166,22 @@ def duplicate_json(resource):
 
 
 def _attach_source(resource, stored_file):
+    """Make ``stored_file`` the resource's source; the tus upload it came from is used up.
+
+    The upload's id stays in the source's facts, so using it again is told apart from an id
+    that never existed.
+    """
+    from cloud.uploads.models import Upload
+
     mime = check_source(resource.kind, stored_file)
-    resource.files.append(ResourceFile(role=Role.SOURCE, stored_file=stored_file, mime_type=mime))
+    facts = {}
+    upload = db.session.scalar(select(Upload).where(Upload.stored_file_id == stored_file.id))
+    if upload is not None:
+        facts["upload_id"] = upload.id
+        db.session.delete(upload)
+    resource.files.append(
+        ResourceFile(role=Role.SOURCE, stored_file=stored_file, mime_type=mime, facts=facts)
+    )
 
 
 def update_metadata(user, resource, metadata, *, body_html=None):
@@ -278,26 +292,45 @@ def size_limit(kind):
 
 
 def take_upload(user, kind, upload_id):
-    """The StoredFile of ``user``'s finished tus upload ``upload_id``; the upload is used up.
+    """The StoredFile of ``user``'s finished tus upload ``upload_id`` (attaching it uses it up).
 
-    Raises ValidationFailed if it is not theirs, not finished, or for another resource type.
+    Raises ValidationFailed if it is not theirs, not finished, already used for a resource, or
+    for another resource type.
     """
     from cloud.uploads.models import Upload
 
     kind = parse_kind(kind)
-    upload = (
-        db.session.get(Upload, upload_id) if isinstance(upload_id, str) and len(upload_id) <= 64 else None
-    )
+    valid_id = isinstance(upload_id, str) and len(upload_id) <= 64
+    upload = db.session.get(Upload, upload_id) if valid_id else None
     if upload is None or upload.user_id != user.id:
+        used = _resource_made_from(user, upload_id) if valid_id else None
+        if used is not None:
+            raise ValidationFailed(
+                f"这个文件已用于资源“{used.title}”，不能再次提交；如需另建资源，请重新上传文件",
+                details={"field": "upload_id", "resource_id": used.id},
+            )
         raise ValidationFailed("上传不存在，请重新上传文件", details={"field": "upload_id"})
     if upload.completed_at is None or upload.stored_file_id is None:
         raise ValidationFailed("文件尚未上传完成", details={"field": "upload_id"})
     if upload.resource_type != kind:
         raise ValidationFailed("上传的文件与资源类型不符", details={"field": "upload_id"})
-    stored = upload.stored_file
-    db.session.delete(upload)
-    db.session.flush()
-    return stored
+    return upload.stored_file
+
+
+def _resource_made_from(user, upload_id):
+    """The resource of ``user``'s institution whose source came from upload ``upload_id``, or None."""
+    if user.institution_id is None:
+        return None
+    return db.session.scalar(
+        select(Resource)
+        .join(ResourceFile, ResourceFile.resource_id == Resource.id)
+        .where(
+            Resource.institution_id == user.institution_id,
+            ResourceFile.role == Role.SOURCE,
+            ResourceFile.facts["upload_id"].as_string() == upload_id,
+        )
+        .limit(1)
+    )
 
 
 def store_form_file(user, kind, file_storage):

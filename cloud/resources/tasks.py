@@ -144,6 +144,8 @@ def _swap_renditions(resource, result):
         source.facts = {**(source.facts or {}), **extra}
     old = [f for f in resource.files if f.role not in AUTHORED_ROLES]
     after = AfterCommit(drop_files(resource, old))
+    if source is not None and result.clean_source is not None:
+        after.extend(_replace_source_object(source, result.clean_source))
     for output in result.outputs:
         with open(output.path, "rb") as stream:
             stored = store_file(
@@ -160,6 +162,28 @@ def _swap_renditions(resource, result):
         resource.body_text = result.body_text
     db.session.flush()
     return after
+
+
+def _replace_source_object(source, path):
+    """Make the location-free copy at ``path`` the source's stored object; the old one goes after
+    the commit. Stations, reviewers and the owner are all served the copy from then on, so what
+    is served is what was stored (its own size and SHA-256); the original's are kept as facts."""
+    original = source.stored_file
+    with open(path, "rb") as stream:
+        stored = store_file(stream, original_name=original.original_name, content_type=original.content_type)
+    source.facts = {
+        **(source.facts or {}),
+        "location_removed": True,
+        "original_size": original.size,
+        "original_sha256": original.sha256,
+    }
+    source.stored_file = stored
+    db.session.flush()
+    key = original.key
+    db.session.delete(original)
+    db.session.flush()
+    storage = get_storage()
+    return [lambda: storage.delete(key)]
 
 
 def _split_facts(facts):

@@ -95,3 +95,53 @@ def test_non_image_is_refused_as_inline_picture(client, uploader):
     response = upload_picture(client, uploader, f"{TESTDATA}/video/moviepy_fire2.mp4", "伪装.jpg")
     assert response.status_code == 422
     assert "文件内容" in response.get_json()["error"]["message"]
+
+
+def test_reviewers_see_the_pictures_of_the_article_they_judge_and_nobody_else_does(
+    app, auth, client, uploader
+):
+    import re
+
+    from cloud.accounts.models import Role, UserRole
+    from cloud.extensions import db
+
+    url = upload_picture(client, uploader).get_json()["url"]
+    rid = create_article(client, uploader, f'<p>花粉季节</p><img src="{url}">').get_json()["id"]
+    assert client.post(f"/api/v1/resources/{rid}/submit", headers=uploader).status_code == 200
+    reviewer_id = auth.create(Role.STATION, phone="13700137000")
+    with app.app_context():
+        db.session.add(UserRole(user_id=reviewer_id, role=Role.REVIEWER))
+        db.session.commit()
+    auth.create(Role.STATION, phone="13600136000")
+    auth.create_uploader(phone="13900139000", institution="另一机构", credit_code=CREDIT_CODES[1])
+
+    # The reviewer opens the review page: every picture in it loads.
+    auth.login("13700137000")
+    page = client.get(f"/review/{rid}").get_data(as_text=True)
+    pictures = re.findall(r'<img[^>]* src="([^"]+)"', page)
+    assert url in pictures
+    for src in pictures:
+        served = client.get(src)
+        assert served.status_code == 200, src
+        assert Image.open(io.BytesIO(served.data)).format == "JPEG"
+    auth.logout()
+
+    # Stations, other institutions and anonymous callers still get 404 for the unpublished article.
+    for phone in ("13600136000", "13900139000"):
+        auth.login(phone)
+        assert client.get(url).status_code == 404, phone
+        auth.logout()
+    assert client.get(url).status_code == 404
+
+    # Rejected, it is no longer the reviewer's to judge: 404 again; the owner still sees it.
+    api_reviewer = auth.token("13700137000")
+    client.post(f"/api/v1/review/{rid}/claim", headers=api_reviewer)
+    rejected = client.post(
+        f"/api/v1/review/{rid}/reject", json={"reason": "图片不清楚"}, headers=api_reviewer
+    )
+    assert rejected.status_code == 200
+    auth.login("13700137000")
+    assert client.get(url).status_code == 404
+    auth.logout()
+    auth.login()
+    assert client.get(url).status_code == 200

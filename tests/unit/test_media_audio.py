@@ -12,6 +12,7 @@ from cloud.media import audio
 from cloud.media import ffmpeg as ff
 from cloud.media.audio import AudioPolicy
 from cloud.media.ffmpeg import MediaError, MediaRejected, Probe, Stream
+from tests.support import media_fixtures
 
 ROOT = Path(__file__).resolve().parents[2]
 TESTDATA = ROOT.parent / "shared" / "testdata"
@@ -234,3 +235,16 @@ def test_video_without_audio_is_not_audio(tmp_path, bins):
     with pytest.raises(MediaRejected, match="no audio") as caught:
         audio.inspect_audio(clip, binaries=bins)
     assert caught.value.message == "文件中没有音频"
+
+
+def test_a_piped_flac_without_a_duration_is_measured_and_transcoded(tmp_path, bins):
+    src = media_fixtures.recorder_flac(tmp_path / "recording.flac")
+    plain = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_format", "-show_streams", str(src)],
+        capture_output=True, text=True, timeout=30, check=True,
+    ).stdout  # fmt: skip
+    assert "duration=N/A" in plain and not re.search(r"duration=\d", plain)  # control
+    probe = audio.inspect_audio(src, binaries=bins)
+    assert probe.duration == pytest.approx(1.5, abs=0.1)
+    copy = audio.make_listening_copy(src, tmp_path / "listen.mp3", probe, binaries=bins)
+    assert copy.duration == pytest.approx(1.5, abs=0.1)

@@ -20,7 +20,7 @@ import zlib
 from pathlib import Path
 
 import pytest
-from PIL import Image, ImageCms, ImageFile
+from PIL import Image, ImageCms, ImageFile, UnidentifiedImageError
 
 from cloud.media import images
 from cloud.media.ffmpeg import MediaError
@@ -341,7 +341,7 @@ def test_pixel_limit_is_checked_from_the_header(tmp_path):
     over = _png_header_only(tmp_path / "over.png", 8000, IMAGE_MAX_PIXELS // 8000 + 1)
     with pytest.raises(ImageRejected) as caught:
         inspect_image(over)
-    assert "像素的处理上限" in caught.value.message
+    assert caught.value.message == "图片尺寸过大：8000×10001 像素，超过上限 8000 万像素"
 
 
 def test_pillow_bomb_warning_is_a_refusal_whatever_the_warning_filters(tmp_path):
@@ -453,3 +453,46 @@ def test_damaged_png_copies_end_cleanly(tmp_path):
         status, result = outcome(make_preview, source, tmp_path / f"{label}-p.jpg")
         if status == "rejected":
             assert_clean_rejection(result)
+
+
+@pytest.mark.parametrize(
+    ("name", "declared"),
+    [
+        # Pillow refuses these inside Image.open (DecompressionBombError): no size in its message.
+        ("sharp_65536-uint32-limit.png", "65536×65536"),
+        ("pillow_decompression_bomb.gif", "65535×66601"),
+        # Between the limit and twice the limit: our own check after the header.
+        (None, "9000×9000"),
+    ],
+)
+def test_the_too_large_message_says_the_declared_size_and_the_limit(name, declared, tmp_path):
+    path = IMAGES / name if name else _png_header_only(tmp_path / "o.png", 9000, 9000)
+    for function, args in ((inspect_image, (path,)), (make_preview, (path, tmp_path / "p.jpg"))):
+        status, exc = outcome(function, *args)
+        assert status == "rejected"
+        assert exc.message == f"图片尺寸过大：{declared} 像素，超过上限 8000 万像素"
+
+
+def _broken_pngs(tmp_path: Path) -> dict[str, Path]:
+    whole = _png_header_only(tmp_path / "whole.png", 16, 16).read_bytes()
+    bad_crc = bytearray(whole)
+    bad_crc[29] ^= 0xFF  # a byte of IHDR's CRC
+    cut = (IMAGES / "pillow_truncated_image.png").read_bytes()[:40]
+    contents = {"bad IHDR CRC": bytes(bad_crc), "cut in the second chunk": cut, "signature only": whole[:8]}
+    paths = {}
+    for number, (name, data) in enumerate(contents.items()):
+        paths[name] = tmp_path / f"broken-{number}.png"
+        paths[name].write_bytes(data)
+    return paths
+
+
+def test_a_broken_png_is_called_damaged_not_an_unknown_format(tmp_path):
+    for name, path in _broken_pngs(tmp_path).items():
+        # Control: Pillow itself cannot tell these from another format.
+        with pytest.raises(UnidentifiedImageError):
+            Image.open(path, formats=["PNG"])
+        for function, args in ((inspect_image, (path,)), (make_preview, (path, tmp_path / "p.jpg"))):
+            status, exc = outcome(function, *args)
+            assert status == "rejected", name
+            assert exc.message == images.MSG_CORRUPT, (name, exc.message)
+            assert "损坏" in exc.message

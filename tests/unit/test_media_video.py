@@ -18,6 +18,7 @@ from cloud.media import ffmpeg as ff
 from cloud.media import video
 from cloud.media.ffmpeg import MediaError, MediaRejected, MediaTimeout, Probe, Stream
 from cloud.media.video import VideoPolicy
+from tests.support import media_fixtures
 
 ROOT = Path(__file__).resolve().parents[2]
 TESTDATA = ROOT.parent / "shared" / "testdata"
@@ -425,3 +426,59 @@ def test_sd_timeout_kills_and_leaves_nothing(tmp_path, bins):
     assert time.monotonic() - started < 5
     assert caught.value.message == "处理超时"
     assert list(tmp_path.iterdir()) == []
+
+
+# --------------------------------------------------------------------------- what recorders write
+
+
+def test_a_recorder_webm_without_a_duration_is_measured_and_processed(tmp_path, bins):
+    src = media_fixtures.recorder_webm(tmp_path / "recording.webm")
+    # Control: the container states no duration anywhere (neither format nor streams).
+    plain = plain_probe(src)
+    assert "duration" not in plain["format"] and not [s for s in plain["streams"] if "duration" in s]
+    probe = video.inspect_video(src, binaries=bins)
+    assert probe.duration == pytest.approx(1.5, abs=0.1)
+    sd = video.make_sd(src, tmp_path / "sd.mp4", probe, binaries=bins)
+    assert sd.duration == pytest.approx(1.5, abs=0.1)
+    assert video.make_poster(src, tmp_path / "poster.jpg", probe, binaries=bins) == (160, 120)
+
+
+def test_the_duration_scan_is_bounded_by_the_policy(tmp_path, bins):
+    src = media_fixtures.recorder_webm(tmp_path / "recording.webm")
+    short = VideoPolicy(max_duration=0.5)
+    with pytest.raises(MediaRejected) as caught:
+        video.inspect_video(src, short, binaries=bins)
+    assert "视频时长超过限制" in caught.value.message  # not "cannot read the duration"
+    # -t stops the scan just past the limit: the measured time is the bound, not the whole file.
+    assert ff.scan_duration(src, 30, max_seconds=0.6, binaries=bins) < 1.0
+
+
+def test_the_duration_scan_carries_the_input_guards():
+    argv = ff.scan_argv("/usr/bin/ffmpeg", "concat:a|b", max_seconds=10)
+    i = argv.index("-i")
+    assert argv[i + 1].startswith("file:/") and argv[i + 1].endswith("concat:a|b")
+    assert argv[argv.index("-protocol_whitelist") + 1] == "file"
+    assert "hls" not in argv[argv.index("-format_whitelist") + 1].split(",")
+    assert argv.index("-protocol_whitelist") < i and argv.index("-format_whitelist") < i
+    assert argv[argv.index("-c") + 1] == "copy"  # packets are read, never decoded
+    assert argv[-3:] == ["-f", "null", "-"]
+
+
+def test_garbage_with_no_duration_is_still_refused(bins):
+    with pytest.raises(MediaRejected) as caught:
+        video.inspect_video(TESTDATA / "video" / "filetype_fixture-corrupt.mkv", binaries=bins)
+    assert CHINESE.search(caught.value.message)
+
+
+def test_a_frame_over_the_decode_limit_is_called_too_large(tmp_path, bins):
+    src = media_fixtures.oversized_mjpeg_mkv(tmp_path / "huge.mkv")
+    # Control: ffprobe with the decode limit finishes but cannot say the size (0x0).
+    limited = subprocess.run(
+        ["ffprobe", "-v", "error", "-max_pixels", str(ff.MAX_DECODE_PIXELS), "-print_format", "json",
+         "-show_streams", str(src)],
+        capture_output=True, timeout=30, check=True,
+    )  # fmt: skip
+    assert json.loads(limited.stdout)["streams"][0]["width"] == 0
+    with pytest.raises(MediaRejected) as caught:
+        video.inspect_video(src, binaries=bins)
+    assert caught.value.message == "视频分辨率过大（8200×8200，宽高最多 8192 像素，总计最多 3538 万像素）"

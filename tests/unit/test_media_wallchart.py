@@ -334,9 +334,9 @@ def test_psd_without_resolution_warns(tmp_path):
 @pytest.mark.parametrize(
     ("label", "options", "fragment"),
     [
-        ("900 Mpx PSD", {"width": 30000, "height": 30000}, "像素的处理上限"),
-        ("PSB 300000 px", {"width": 300000, "height": 300000, "version": 2}, "像素的处理上限"),
-        ("just over the limit", {"width": 10000, "height": 20001}, "像素的处理上限"),
+        ("900 Mpx PSD", {"width": 30000, "height": 30000}, "超过上限 2 亿像素"),
+        ("PSB 300000 px", {"width": 300000, "height": 300000, "version": 2}, "超过上限 2 亿像素"),
+        ("just over the limit", {"width": 10000, "height": 20001}, "超过上限 2 亿像素"),
         ("PSD wider than its spec", {"width": 30001, "height": 10}, "文件头"),
         ("version 3", {"width": 10, "height": 10, "version": 3}, "文件头"),
         ("depth 7", {"width": 10, "height": 10, "depth": 7}, "文件头"),
@@ -407,7 +407,7 @@ def test_jpeg_wall_chart_over_the_limit_is_refused_from_its_header(tmp_path):
             status, exc = outcome(function, *args)
             assert status == "rejected"
             assert_clean_rejection(exc)
-            assert "像素的处理上限" in exc.message
+            assert exc.message == f"图片尺寸过大：{size[0]}×{size[1]} 像素，超过上限 2 亿像素"
 
 
 def test_huge_headers_are_refused_with_bounded_memory(tmp_path):
@@ -478,3 +478,44 @@ def test_damaged_psd_copies_end_cleanly(name, tmp_path):
             if status == "rejected":
                 assert_clean_rejection(result)
         assert time.monotonic() - started < CASE_SECONDS, label
+
+
+def test_psd_size_over_the_limit_names_both_sides():
+    with pytest.raises(ImageRejected) as caught:
+        wallchart._check_pixels(10000, 20001)
+    assert caught.value.message == "挂图尺寸过大：10000×20001 像素，超过上限 2 亿像素"
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_psb_messages_and_warnings_say_psb(version, tmp_path):
+    name = "PSB" if version == 2 else "PSD"
+    other = "PSD" if version == 2 else "PSB"
+    truncated = make_psd(tmp_path / "t.psd", 100, 100, compression=0, version=version)
+    bad_compression = make_psd(tmp_path / "c.psd", 10, 10, compression=9, version=version)
+    for path, fragment in ((truncated, "文件不完整"), (bad_compression, "文件头无效")):
+        status, exc = outcome(inspect_wallchart, path)
+        assert status == "rejected"
+        assert exc.message.startswith(f"{name} {fragment}"), exc.message
+        assert other not in exc.message
+    # A file without a saved composite ("maximise compatibility" off) is described by its format.
+    no_composite = make_psd(tmp_path / "n.psd", 10, 10, version=version)
+    data = bytearray(no_composite.read_bytes())
+    version_info = b"8BIM" + struct.pack(">H", 0x0421) + b"\0\0" + struct.pack(">I", 6) + b"\0\0\0\1\0\0"
+    resources_at = 26 + 4
+    length = struct.unpack(">I", data[resources_at : resources_at + 4])[0]
+    data[resources_at : resources_at + 4] = struct.pack(">I", length + len(version_info))
+    data[resources_at + 4 + length : resources_at + 4 + length] = version_info
+    no_composite.write_bytes(bytes(data))
+    facts = inspect_wallchart(no_composite)
+    assert facts.format == name
+    assert wallchart.WARN_NO_COMPOSITE.format(fmt=name) in facts.warnings
+    assert not [w for w in facts.warnings if other in w]
+
+
+def test_the_real_psb_is_described_as_psb(tmp_path):
+    path = TESTDATA / "psd" / "psdtools_300dpi.psb"
+    cut = tmp_path / "cut.psb"
+    cut.write_bytes(path.read_bytes()[:-200])
+    status, exc = outcome(make_wallchart_preview, cut, tmp_path / "p.jpg")
+    assert status == "rejected"
+    assert exc.message.startswith("PSB "), exc.message
