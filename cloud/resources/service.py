@@ -8,7 +8,7 @@ after the commit (enqueueing a job, deleting replaced objects) is returned to th
 import logging
 
 from flask import current_app, url_for
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 
 from cloud.errors import Conflict, NotFound, PayloadTooLarge, ValidationFailed
 from cloud.extensions import db
@@ -134,10 +134,16 @@ def create_resource(user, kind, metadata, *, source=None, body_html=None, refuse
 
 
 def duplicates_of(resource):
-    """The institution's other resources whose source file has the same SHA-256, oldest first."""
+    """The institution's other resources whose source file has the same SHA-256, oldest first.
+
+    A source whose location metadata processing removed is stored as its clean copy; the SHA-256
+    the uploader's file had is kept in its facts and matches too.
+    """
     source = resource.file(Role.SOURCE)
     if source is None:
         return []
+    sha256 = source.facts.get("original_sha256") if source.facts else None
+    sha256 = sha256 or source.stored_file.sha256
     stmt = (
         select(Resource)
         .join(ResourceFile, ResourceFile.resource_id == Resource.id)
@@ -146,7 +152,7 @@ def duplicates_of(resource):
             Resource.institution_id == resource.institution_id,
             Resource.id != resource.id,
             ResourceFile.role == Role.SOURCE,
-            StoredFile.sha256 == source.stored_file.sha256,
+            or_(StoredFile.sha256 == sha256, ResourceFile.facts["original_sha256"].as_string() == sha256),
         )
         .order_by(Resource.id)
     )

@@ -105,3 +105,15 @@ def test_colleagues_files_count_but_other_institutions_and_other_files_do_not(ap
     upload_id = finished_upload(client, owner, other_picture, filename="另一张.jpg")
     answer = create(client, owner, upload_id, "另一张图", on_duplicate="refuse")
     assert answer.status_code == 201 and answer.get_json()["duplicates"] == []
+
+
+def test_a_photo_whose_location_was_removed_is_still_recognised(app, client, owner, tmp_path):
+    """Processing replaces a located photo's source with a clean copy (another SHA-256); the same
+    photo uploaded again is still the same file to its uploader."""
+    from tests.support.media_fixtures import gps_photo
+
+    photo = gps_photo(tmp_path / "located.jpg").read_bytes()
+    first = create(client, owner, finished_upload(client, owner, photo), "有定位的照片")
+    assert first.status_code == 201
+    again = create(client, owner, finished_upload(client, owner, photo), "又一次", on_duplicate="refuse")
+    assert again.status_code == 409, again.get_json()
