@@ -483,9 +483,12 @@ def record_activity(actor, station, fields, photos=None, resource_ids=()):
     ids = []
     for value in resource_ids or ():
         try:
-            ids.append(int(value))
+            number = int(value)
         except (TypeError, ValueError):
-            raise ValidationFailed("使用的资源无效", details={"field": "resource_ids"}) from None
+            number = 0
+        if not 0 < number < 2**63:
+            raise ValidationFailed("使用的资源编号无效", details={"field": "resource_ids"})
+        ids.append(number)
     ids = sorted(set(ids))
     if len(ids) > 50:
         raise ValidationFailed("一次活动最多关联 50 个资源", details={"field": "resource_ids"})
