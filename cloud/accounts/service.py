@@ -157,10 +157,12 @@ def create_user(role, *, phone=None, username=None, password, name="", region_co
         raise ValidationFailed(problem)
     if region_code and db.session.get(Region, region_code) is None:
         raise ValidationFailed(f"地区代码不存在：{region_code}")
-    taken = select(User.id).where(
-        or_(User.phone == normalized, User.username == username) if username else User.phone == normalized
-    )
-    if db.session.scalar(taken) is not None:
+    # Only the values given are compared: ``User.phone == None`` would be ``phone IS NULL`` and
+    # match every other account without a phone.
+    clashes = [User.phone == normalized] if normalized else []
+    if username:
+        clashes.append(User.username == username)
+    if db.session.scalar(select(User.id).where(or_(*clashes))) is not None:
         raise Conflict("手机号或用户名已被使用")
     user = User(
         phone=normalized,
