@@ -56,7 +56,8 @@ class Config:
     KEPU_S3_SECRET_KEY = _env("KEPU_S3_SECRET_KEY")
     KEPU_S3_REGION = _env("KEPU_S3_REGION", "us-east-1")
 
-    # Shared store for rate limits when several web processes run; in-process memory otherwise.
+    # The task queue's store (and Flask-Limiter's) when several machines run; login, captcha and
+    # SMS limits are counted in the database, shared by every process either way.
     KEPU_REDIS_URL = _env("KEPU_REDIS_URL")
 
     KEPU_SMS_BACKEND = _env("KEPU_SMS_BACKEND", "console")
@@ -68,7 +69,15 @@ class Config:
     KEPU_SMS_MAX_ATTEMPTS = 5
 
     KEPU_CAPTCHA_TTL = _env_int("KEPU_CAPTCHA_TTL", 300)
+    # Captchas one IP address may draw (limits syntax; several joined with ";").
+    KEPU_CAPTCHA_RATE_LIMIT = _env("KEPU_CAPTCHA_RATE_LIMIT", "20 per minute; 300 per day")
+    # Login attempts per IP address, and per account name (phone or username, known or not),
+    # counted together for the login page and the API token endpoint, in the shared database.
     KEPU_LOGIN_RATE_LIMIT = _env("KEPU_LOGIN_RATE_LIMIT", "20 per minute")
+    KEPU_LOGIN_ACCOUNT_RATE_LIMIT = _env("KEPU_LOGIN_ACCOUNT_RATE_LIMIT", "10 per 15 minutes")
+
+    # An institution's invite link works this many days (or until a manager revokes it).
+    KEPU_INVITE_DAYS = _env_int("KEPU_INVITE_DAYS", 7)
 
     KEPU_SESSION_DAYS = _env_int("KEPU_SESSION_DAYS", 14)
     KEPU_API_TOKEN_HOURS = _env_int("KEPU_API_TOKEN_HOURS", 24 * 7)
@@ -143,6 +152,8 @@ class TestConfig(Config):
     KEPU_ARGON2_MEMORY_KIB = 8192
     KEPU_REDIS_URL = None
     KEPU_LOGIN_RATE_LIMIT = "1000 per minute"
+    KEPU_LOGIN_ACCOUNT_RATE_LIMIT = "1000 per minute"
+    KEPU_CAPTCHA_RATE_LIMIT = "1000 per minute"
 
     @classmethod
     def load(cls):

@@ -1,9 +1,9 @@
 """Imports every feature's models so the mapper and Alembic see the whole schema."""
 
-from cloud.accounts.models import AuthSession, Captcha, SmsMessage, User, UserRole
+from cloud.accounts.models import AuthSession, Captcha, RateLimitHit, SmsMessage, User, UserRole
 from cloud.catalog.models import DownloadEvent, PendingIndexUpdate, SearchLog
 from cloud.files.models import StoredFile
-from cloud.institutions.models import Institution
+from cloud.institutions.models import Institution, InstitutionInvite
 from cloud.messages.models import Message
 from cloud.regions.models import Region
 from cloud.resources.models import ProcessingJob, Resource, ResourceEvent, ResourceFile
@@ -27,9 +27,11 @@ __all__ = [
     "DownloadEvent",
     "FieldCheck",
     "Institution",
+    "InstitutionInvite",
     "Message",
     "PendingIndexUpdate",
     "ProcessingJob",
+    "RateLimitHit",
     "Region",
     "Resource",
     "ResourceEvent",

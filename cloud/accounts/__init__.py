@@ -4,6 +4,6 @@ from flask import Blueprint
 
 bp = Blueprint("accounts", __name__, url_prefix="/account")
 
-from cloud.accounts import api, views  # noqa: E402,F401  (routes register on import)
+from cloud.accounts import api, tasks, views  # noqa: E402,F401  (routes and tasks register on import)
 
 api_bp = api.bp

@@ -20,16 +20,18 @@ bp = api_blueprint("accounts")
     status=201,
 )
 def create_captcha():
-    captcha_id = captcha.new_captcha()
+    captcha_id = captcha.new_captcha(ip=request.remote_addr)
     db.session.commit()
     return jsonify({"id": captcha_id, "image_url": url_for(".captcha_image", captcha_id=captcha_id)}), 201
 
 
 @bp.get("/captcha/<captcha_id>.png")
 def captcha_image(captcha_id):
+    """The challenge's picture, drawn only once: asked for again, it is gone (ask for a new one)."""
     png = captcha.render_png(captcha_id)
     if png is None:
         raise NotFound("验证码已失效，请刷新")
+    db.session.commit()
     response = Response(png, mimetype="image/png")
     response.cache_control.no_store = True
     return response

@@ -1,11 +1,20 @@
-"""Image captchas (人机识别): the answer stays in the database, the client gets an id and a PNG."""
+"""Image captchas (人机识别): the answer stays in the database, the client gets an id and a PNG.
+
+Each challenge is drawn once (a second drawing of the same answer would be a fresh sample for an
+OCR attacker: a refresh is a new challenge), spent by its first attempt, and gone after
+``KEPU_CAPTCHA_TTL``; one IP address may create ``KEPU_CAPTCHA_RATE_LIMIT`` of them, counted in
+the shared database. Expired challenges are deleted whenever a new one is made (and by
+``flask users sweep``).
+"""
 
 import secrets
 from datetime import timedelta
 from io import BytesIO
 
 from flask import current_app
+from sqlalchemy import delete, update
 
+from cloud.accounts import throttle
 from cloud.accounts.models import Captcha
 from cloud.extensions import db
 from cloud.models_base import utcnow
@@ -15,18 +24,42 @@ _ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 _LENGTH = 4
 
 
-def new_captcha():
-    """Create a challenge and return its id."""
-    row = Captcha(id=secrets.token_hex(16), answer="".join(secrets.choice(_ALPHABET) for _ in range(_LENGTH)))
+def new_captcha(ip=None):
+    """Create a challenge and return its id. Raises RateLimited when ``ip`` has made too many.
+
+    Call it before the request writes anything (the limit is counted on its own connection).
+    """
+    throttle.hit("获取图形验证码过于频繁，请稍后再试", captcha_ip=ip or None)
+    purge_expired()
+    answer = "".join(secrets.choice(_ALPHABET) for _ in range(_LENGTH))
+    row = Captcha(id=secrets.token_hex(16), answer=answer, created_at=utcnow())
     db.session.add(row)
     db.session.flush()
     return row.id
 
 
+def purge_expired():
+    """Delete challenges past their lifetime, used or not; return how many."""
+    cutoff = utcnow() - timedelta(seconds=current_app.config["KEPU_CAPTCHA_TTL"])
+    return db.session.execute(delete(Captcha).where(Captcha.created_at <= cutoff)).rowcount
+
+
 def render_png(captcha_id):
-    """Return the PNG bytes for an unused, unexpired challenge, or None."""
+    """Return the PNG bytes of a live challenge the first time it is asked for, else None.
+
+    The caller must commit: the drawing is recorded so that it is the only one. The guarded
+    UPDATE lets exactly one of two racing requests draw it.
+    """
     row = _live(captcha_id)
-    if row is None:
+    if row is None or row.rendered_at is not None:
+        return None
+    claimed = db.session.execute(
+        update(Captcha)
+        .where(Captcha.id == row.id, Captcha.rendered_at.is_(None))
+        .values(rendered_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if claimed.rowcount != 1:
         return None
     # Imported here: Pillow's drawing and fonts cost every web process ~9 MB, used only here.
     from captcha.image import ImageCaptcha

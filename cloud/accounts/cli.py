@@ -69,6 +69,14 @@ def import_informants_command(csv_file):
         sys.exit(1)
 
 
+@users_cli.command("sweep")
+def sweep_command():
+    """Delete expired captchas and rate-limit counts (the worker also does it every hour)."""
+    captchas, hits = service.sweep()
+    db.session.commit()
+    click.echo(f"removed {captchas} expired captcha(s) and {hits} rate-limit count(s)")
+
+
 @users_cli.command("list")
 def list_command():
     """List accounts with their roles."""

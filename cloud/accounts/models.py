@@ -156,7 +156,9 @@ class Captcha(db.Model):
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     answer: Mapped[str] = mapped_column(String(16))
-    created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    # Drawn once: a second drawing of the same answer would hand an OCR attacker a new sample.
+    rendered_at: Mapped[object | None] = mapped_column(UTCDateTime)
     used_at: Mapped[object | None] = mapped_column(UTCDateTime)
 
     def __repr__(self):
@@ -164,7 +166,12 @@ class Captcha(db.Model):
 
 
 class SmsMessage(db.Model):
-    """Every SMS sent (codes and notices), so limits can be counted in the shared database."""
+    """Every SMS asked for (codes and notices), so limits can be counted in the shared database.
+
+    A request that sends nothing (a password reset for a phone without an account) is recorded
+    too, with ``is_sent`` false: it must meet the same cool-down and caps as one that sends, or
+    the limits would tell which phones have accounts.
+    """
 
     __tablename__ = "sms_message"
     __table_args__ = (
@@ -181,9 +188,30 @@ class SmsMessage(db.Model):
     expires_at: Mapped[object] = mapped_column(UTCDateTime)
     attempts: Mapped[int] = mapped_column(default=0)
     used_at: Mapped[object | None] = mapped_column(UTCDateTime)
+    is_sent: Mapped[bool] = mapped_column(default=True)
 
     def __repr__(self):
         return f"<SmsMessage {self.id} {mask_phone(self.phone)} {self.purpose}>"
+
+
+class RateLimitHit(db.Model):
+    """One counted event (a login attempt, a captcha drawn) against one limit's bucket.
+
+    Counted in the shared database so a limit holds across every web process; ``key`` is a keyed
+    hash of what is limited (an IP address, a login name), never the value itself.
+    """
+
+    __tablename__ = "rate_limit_hit"
+    __table_args__ = (Index("ix_rate_limit_hit_bucket_key_created", "bucket", "key", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    bucket: Mapped[str] = mapped_column(String(16))
+    key: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[object] = mapped_column(UTCDateTime, index=True)
+
+    def __repr__(self):
+        return f"<RateLimitHit {self.id} {self.bucket}>"
 
 
 def mask_phone(phone):

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import or_, select
 
-from cloud.accounts import captcha, sms
+from cloud.accounts import captcha, sms, throttle
 from cloud.accounts.models import InformantType, Role, User, UserRole
 from cloud.accounts.passwords import (
     burn_verify_time,
@@ -47,24 +47,43 @@ def find_by_login(login):
     return db.session.scalar(select(User).where(clause))
 
 
-def authenticate(login, password):
-    """Return the user for these credentials; raise LoginFailed with the same text otherwise."""
+def authenticate(login, password, *, ip=None):
+    """Return the user for these credentials; raise LoginFailed with the same text otherwise.
+
+    Every attempt counts against the login limits: per account name (``KEPU_LOGIN_ACCOUNT_RATE_LIMIT``,
+    counted by the name typed, so a name without an account is limited exactly like one with)
+    and per ``ip`` when given (``KEPU_LOGIN_RATE_LIMIT``). The counts live in the database, so the
+    login page, the token endpoint and every web process share them; a successful login is
+    taken back (its session commit removes it). Raises LoginFailed or RateLimited, the latter
+    before any password is checked.
+    """
+    ticket = throttle.hit(login_account=_login_key(login), login_ip=ip or None)
     user = find_by_login(login)
     if user is None:
         burn_verify_time(password or "")
         raise LoginFailed()
     if not verify_password(user.password_hash, password or "") or not user.is_active:
         raise LoginFailed()
+    throttle.forget(ticket)
     return user
+
+
+def _login_key(login):
+    """What the per-account limit counts: the phone in its one spelling, else the name typed."""
+    if not isinstance(login, str):
+        return ""
+    return normalize_phone(login) or login.strip()[:64]
 
 
 def request_code(phone_raw, purpose, captcha_id, captcha_answer, ip):
     """Check the captcha, then send an SMS code for ``purpose`` (register or reset).
 
     The answer is the same whether or not the phone has an account: registering a known number
-    sends that number a notice instead of a code, resetting an unknown one sends nothing.
-    Raises ValidationFailed, RateLimited or SmsSendFailed. Commit even on failure: the captcha
-    is spent by every attempt.
+    sends that number a notice instead of a code, resetting an unknown one sends nothing, and
+    every one of these is recorded and counted against the same cool-down and caps (a limit
+    that only counted what was sent would tell which phones have accounts). Raises
+    ValidationFailed, RateLimited or SmsSendFailed. Commit even on failure: the captcha is spent
+    by every attempt.
     """
     if purpose not in ("register", "reset"):
         raise ValidationFailed("不支持的验证码用途")
@@ -77,7 +96,7 @@ def request_code(phone_raw, purpose, captcha_id, captcha_answer, ip):
     if purpose == "register" and exists:
         sms.send_notice(phone, purpose, ip, "该手机号已注册，请直接登录；如忘记密码，可使用“找回密码”。")
     elif purpose == "reset" and not exists:
-        sms.check_send_limits(phone, ip)
+        sms.withhold(phone, purpose, ip)
     else:
         sms.send_code(phone, purpose, ip)
 
@@ -162,10 +181,12 @@ def create_user(role, *, phone=None, username=None, password, name="", region_co
         raise ValidationFailed(problem)
     if region_code and db.session.get(Region, region_code) is None:
         raise ValidationFailed(f"地区代码不存在：{region_code}")
-    taken = select(User.id).where(
-        or_(User.phone == normalized, User.username == username) if username else User.phone == normalized
-    )
-    if db.session.scalar(taken) is not None:
+    # Only the values given are compared: ``User.phone == None`` would be ``phone IS NULL`` and
+    # match every other account without a phone.
+    clashes = [User.phone == normalized] if normalized else []
+    if username:
+        clashes.append(User.username == username)
+    if db.session.scalar(select(User.id).where(or_(*clashes))) is not None:
         raise Conflict("手机号或用户名已被使用")
     user = User(
         phone=normalized,
@@ -298,3 +319,12 @@ def set_role(admin, login, role, grant):
         user.role_rows = [r for r in user.role_rows if r.role != role]
     db.session.flush()
     return user
+
+
+def sweep():
+    """Delete expired captchas and the rate-limit counts no limit looks at any more.
+
+    Returns ``(captchas, hits)`` deleted; the caller commits. New captchas and login attempts
+    purge as they go; this catches what is left when nobody comes back.
+    """
+    return captcha.purge_expired(), throttle.purge()

@@ -10,7 +10,8 @@ Senders are chosen by ``KEPU_SMS_BACKEND``:
 Codes are 6 digits, stored only as a keyed hash, expire after ``KEPU_SMS_CODE_TTL`` seconds, are
 single use, bound to phone and purpose, and die after 5 wrong tries. Sending is refused (HTTP 429,
 nothing sent) within the resend cool-down, above the per-phone daily cap and the per-IP hourly cap.
-The counts live in the database, so the limits hold across every web process.
+The counts live in the database, so the limits hold across every web process, and they count
+requests that were answered without sending (``withhold``) like those that sent.
 """
 
 import hashlib
@@ -128,7 +129,18 @@ def send_notice(phone, purpose, ip, text):
     _deliver(phone, f"【科普资源云】{text}")
 
 
-def _record(phone, purpose, ip, code_hash, ttl):
+def withhold(phone, purpose, ip):
+    """Send nothing, but count the request exactly as if a message had gone out.
+
+    For a request whose honest answer would reveal whether ``phone`` has an account (a reset for
+    an unknown phone): the cool-down and caps must then bite as they do for a known one.
+    Raises RateLimited.
+    """
+    check_send_limits(phone, ip)
+    _record(phone, purpose, ip, None, 0, is_sent=False)
+
+
+def _record(phone, purpose, ip, code_hash, ttl, *, is_sent=True):
     now = utcnow()
     db.session.add(
         SmsMessage(
@@ -138,6 +150,7 @@ def _record(phone, purpose, ip, code_hash, ttl):
             ip=ip,
             created_at=now,
             expires_at=now + timedelta(seconds=ttl),
+            is_sent=is_sent,
         )
     )
     db.session.flush()

@@ -17,23 +17,17 @@ from cloud.accounts.passwords import PASSWORD_HINT
 from cloud.accounts.redirects import safe_next
 from cloud.accounts.sessions import login_web, logout_web
 from cloud.errors import DomainError
-from cloud.extensions import db, limiter
+from cloud.extensions import db
 from cloud.regions.service import ancestry
 
 
-def _login_limit():
-    from flask import current_app
-
-    return current_app.config["KEPU_LOGIN_RATE_LIMIT"]
-
-
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(_login_limit, methods=["POST"])
 def login():
     form = LoginForm(next=request.args.get("next", ""))
     if form.validate_on_submit():
         try:
-            user = service.authenticate(form.login.data, form.password.data)
+            # Limited inside (per IP and per account, shared with the token endpoint).
+            user = service.authenticate(form.login.data, form.password.data, ip=request.remote_addr)
         except service.LoginFailed as exc:
             form.password.errors.append(exc.message)
         else:
@@ -66,7 +60,7 @@ def _sms_code_page(form_class, template, handle, **context):
         else:
             db.session.commit()
             return result
-    form.captcha_id.data = captcha.new_captcha()
+    form.captcha_id.data = captcha.new_captcha(ip=request.remote_addr)
     db.session.commit()
     return render_template(template, form=form, password_hint=PASSWORD_HINT, **context)
 

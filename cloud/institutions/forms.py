@@ -27,3 +27,7 @@ class ApplyForm(FlaskForm):
 
 class DecisionForm(FlaskForm):
     reason = TextAreaField("不通过原因", validators=[Length(max=500)])
+
+
+class ConfirmForm(FlaskForm):
+    """A button that changes something: only its CSRF token is checked."""

@@ -53,3 +53,31 @@ class Institution(db.Model):
 
     def __repr__(self):
         return f"<Institution {self.id} {self.name} {self.status}>"
+
+
+class InstitutionInvite(db.Model):
+    """A link a manager hands colleagues to join the institution (机构邀请).
+
+    Only the token's SHA-256 is stored: the link is shown once, when it is made. It works until
+    ``expires_at`` (``KEPU_INVITE_DAYS`` after it was made) or until a manager revokes it.
+    """
+
+    __tablename__ = "institution_invite"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    institution_id: Mapped[int] = mapped_column(ForeignKey("institution.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[object] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[object | None] = mapped_column(UTCDateTime)
+    revoked_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+
+    institution = relationship("Institution", lazy="joined")
+    created_by = relationship("User", foreign_keys=[created_by_id])
+
+    def is_live(self, now=None):
+        return self.revoked_at is None and self.expires_at > (now or utcnow())
+
+    def __repr__(self):
+        return f"<InstitutionInvite {self.id} institution={self.institution_id}>"

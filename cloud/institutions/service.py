@@ -1,14 +1,17 @@
 """Institution operations. They flush; the caller commits."""
 
+import hashlib
+import secrets
+from datetime import timedelta
+
 from flask import current_app
-from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import select
 
-from cloud.accounts.models import Role
-from cloud.errors import Conflict, PermissionDenied, ValidationFailed
+from cloud.accounts.models import Role, User
+from cloud.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from cloud.extensions import db
 from cloud.institutions.credit_code import normalize_credit_code
-from cloud.institutions.models import INSTITUTION_TYPES, Institution, VerificationStatus
+from cloud.institutions.models import INSTITUTION_TYPES, Institution, InstitutionInvite, VerificationStatus
 from cloud.models_base import utcnow
 
 
@@ -158,29 +161,145 @@ def decide(admin, institution, approve, reason=""):
     return notify(applicant, "机构认证未通过", reason, link="/institution", sms_text=sms_text)
 
 
-def invite_token(institution):
-    """A link token a manager hands colleagues; it only works while the institution is verified."""
-    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="institution-invite").dumps(
-        institution.id
+INVITE_INVALID = "邀请链接无效、已过期或已被撤销，请向机构管理员索取新的链接"
+
+
+def _invite_hash(token):
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _require_manager(user):
+    if user.institution is None or not user.is_institution_manager:
+        raise PermissionDenied("只有机构管理员可以执行此操作")
+    return user.institution
+
+
+def create_invite(manager):
+    """Make an invite link for the manager's verified institution; return ``(token, invite)``.
+
+    Only the token's hash is kept, so the link can be shown this once. It works for
+    ``KEPU_INVITE_DAYS`` days, for any number of colleagues, until a manager revokes it.
+    Raises PermissionDenied, Conflict.
+    """
+    institution = _require_manager(manager)
+    if not institution.is_verified:
+        raise Conflict("机构通过认证后才能邀请同事")
+    token = secrets.token_urlsafe(32)
+    now = utcnow()
+    invite = InstitutionInvite(
+        institution=institution,
+        token_hash=_invite_hash(token),
+        created_by_id=manager.id,
+        created_at=now,
+        expires_at=now + timedelta(days=current_app.config["KEPU_INVITE_DAYS"]),
     )
+    db.session.add(invite)
+    db.session.flush()
+    return token, invite
+
+
+def live_invites(institution):
+    """The institution's invites that still work, newest first."""
+    stmt = select(InstitutionInvite).where(
+        InstitutionInvite.institution_id == institution.id,
+        InstitutionInvite.revoked_at.is_(None),
+        InstitutionInvite.expires_at > utcnow(),
+    )
+    return db.session.scalars(stmt.order_by(InstitutionInvite.id.desc())).all()
+
+
+def revoke_invite(manager, invite_id):
+    """Stop an invite of the manager's institution from working. Raises PermissionDenied, NotFound."""
+    institution = _require_manager(manager)
+    invite = db.session.get(InstitutionInvite, invite_id)
+    if invite is None or invite.institution_id != institution.id:
+        raise NotFound("邀请链接不存在")
+    if invite.revoked_at is None:
+        invite.revoked_at = utcnow()
+        invite.revoked_by_id = manager.id
+        db.session.flush()
+    return invite
+
+
+def find_invite(token):
+    """The live invite for ``token`` (its institution verified). Raises NotFound otherwise.
+
+    Every failure has the one answer, so a probe learns nothing about why a link does not work.
+    """
+    if not isinstance(token, str) or not 20 <= len(token) <= 100:
+        raise NotFound(INVITE_INVALID)
+    invite = db.session.scalar(
+        select(InstitutionInvite).where(InstitutionInvite.token_hash == _invite_hash(token))
+    )
+    if invite is None or not invite.is_live() or not invite.institution.is_verified:
+        raise NotFound(INVITE_INVALID)
+    return invite
 
 
 def join(user, token):
-    """Join the institution a manager invited ``user`` to. Raises ValidationFailed, Conflict."""
-    try:
-        institution_id = URLSafeSerializer(current_app.config["SECRET_KEY"], salt="institution-invite").loads(
-            token
-        )
-    except BadSignature:
-        raise ValidationFailed("邀请链接无效") from None
-    institution = db.session.get(Institution, institution_id)
-    if institution is None or not institution.is_verified:
-        raise ValidationFailed("邀请链接无效或机构尚未通过认证")
+    """Join the institution a live invite is for. Raises NotFound, PermissionDenied, Conflict."""
+    institution = find_invite(token).institution
     if not user.has_role(Role.INSTITUTION):
         raise PermissionDenied("只有机构用户可以加入机构")
     if user.institution_id is not None and user.institution_id != institution.id:
-        raise Conflict("您已属于其他机构")
-    add_member(
-        institution, user, manager=user.is_institution_manager and user.institution_id == institution.id
-    )
+        raise Conflict("您已属于其他机构，请先退出原机构")
+    if user.institution_id != institution.id:
+        add_member(institution, user, manager=False)
+    return institution
+
+
+def members(institution):
+    """The institution's members, managers first."""
+    stmt = select(User).where(User.institution_id == institution.id)
+    return db.session.scalars(stmt.order_by(User.is_institution_manager.desc(), User.id)).all()
+
+
+def _member(institution, user_id):
+    member = db.session.get(User, user_id)
+    if member is None or member.institution_id != institution.id:
+        raise NotFound("该成员不存在")
+    return member
+
+
+def _drop(member):
+    member.institution_id = None
+    member.is_institution_manager = False
+    db.session.flush()
+
+
+def remove_member(manager, user_id):
+    """A manager takes a colleague out of the institution (it no longer sees its drafts).
+
+    Returns after-commit callbacks. Raises PermissionDenied, NotFound, ValidationFailed.
+    """
+    from cloud.messages.service import notify
+
+    institution = _require_manager(manager)
+    member = _member(institution, user_id)
+    if member.id == manager.id:
+        raise ValidationFailed("不能移出自己，如需离开请使用“退出机构”")
+    _drop(member)
+    return notify(member, "您已被移出机构", f"机构管理员已将您移出“{institution.name}”。")
+
+
+def make_manager(manager, user_id):
+    """A manager makes a colleague a manager too (so that one of them can leave)."""
+    institution = _require_manager(manager)
+    member = _member(institution, user_id)
+    member.is_institution_manager = True
+    db.session.flush()
+    return member
+
+
+def leave(user):
+    """Leave one's institution. The last manager cannot leave: someone must be able to invite,
+    revoke and remove. Raises ValidationFailed, Conflict."""
+    institution = user.institution
+    if institution is None:
+        raise ValidationFailed("您尚未加入机构")
+    if user.is_institution_manager:
+        others = [m for m in members(institution) if m.is_institution_manager and m.id != user.id]
+        if not others:
+            raise Conflict("您是本机构唯一的管理员，请先将一位成员设为管理员再退出")
+    _drop(user)
     return institution

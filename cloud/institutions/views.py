@@ -8,7 +8,7 @@ from cloud.errors import DomainError, NotFound
 from cloud.extensions import db
 from cloud.files.serving import send_stored_file
 from cloud.institutions import bp, service
-from cloud.institutions.forms import ApplyForm, DecisionForm
+from cloud.institutions.forms import ApplyForm, ConfirmForm, DecisionForm
 from cloud.institutions.models import Institution
 from cloud.regions.service import ancestry
 
@@ -34,23 +34,93 @@ def mine():
             db.session.commit()
             flash("机构认证申请已提交，请等待管理员审核", "success")
             return redirect(url_for("institutions.mine"))
-    invite = None
-    if institution is not None and institution.is_verified and user.is_institution_manager:
-        invite = url_for("institutions.join", token=service.invite_token(institution), _external=True)
+    return _render_mine(user, form)
+
+
+def _render_mine(user, form, new_invite=None):
+    institution = user.institution
+    is_manager = institution is not None and user.is_institution_manager
     return render_template(
         "institutions/mine.html",
         user=user,
         institution=institution,
         form=form,
-        invite=invite,
+        confirm=ConfirmForm(),
+        is_manager=is_manager,
+        members=service.members(institution) if institution is not None else [],
+        invites=service.live_invites(institution) if is_manager else [],
+        new_invite=new_invite,
         region_chain=ancestry(institution.region_code if institution else None),
     )
+
+
+@bp.post("/institution/invites")
+@login_required
+def create_invite():
+    """Make an invite link and show it this once (only its hash is kept)."""
+    user = current_user.user
+    if not ConfirmForm().validate_on_submit():
+        return redirect(url_for("institutions.mine"))
+    try:
+        token, _ = service.create_invite(user)
+    except DomainError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+        return redirect(url_for("institutions.mine"))
+    db.session.commit()
+    link = url_for("institutions.join", token=token, _external=True)
+    return _render_mine(user, ApplyForm(obj=user.institution), new_invite=link)
+
+
+def _manage(action, *args, done, returns_callbacks=False):
+    """Run a change from the members and invites page, then go back to it."""
+    if ConfirmForm().validate_on_submit():
+        try:
+            result = action(current_user.user, *args)
+        except DomainError as exc:
+            db.session.rollback()
+            flash(exc.message, "error")
+        else:
+            db.session.commit()
+            for callback in result if returns_callbacks else ():
+                callback()
+            flash(done, "success")
+    return redirect(url_for("institutions.mine"))
+
+
+@bp.post("/institution/invites/<int:invite_id>/revoke")
+@login_required
+def revoke_invite(invite_id):
+    return _manage(service.revoke_invite, invite_id, done="邀请链接已撤销，已打开该链接的人也无法再加入")
+
+
+@bp.post("/institution/members/<int:user_id>/remove")
+@login_required
+def remove_member(user_id):
+    return _manage(service.remove_member, user_id, done="已将该成员移出本机构", returns_callbacks=True)
+
+
+@bp.post("/institution/members/<int:user_id>/manager")
+@login_required
+def make_manager(user_id):
+    return _manage(service.make_manager, user_id, done="已将该成员设为机构管理员")
+
+
+@bp.post("/institution/leave")
+@login_required
+def leave():
+    return _manage(service.leave, done="您已退出该机构")
 
 
 @bp.route("/institution/join/<token>", methods=["GET", "POST"])
 @login_required
 def join(token):
-    form = DecisionForm()
+    """GET names the institution and asks; only the confirming POST joins."""
+    form = ConfirmForm()
+    try:
+        invite = service.find_invite(token)
+    except DomainError as exc:
+        return render_template("institutions/join.html", invite=None, message=exc.message), exc.status
     if form.validate_on_submit():
         try:
             institution = service.join(current_user.user, token)
@@ -61,7 +131,7 @@ def join(token):
             db.session.commit()
             flash(f"已加入“{institution.name}”", "success")
             return redirect(url_for("institutions.mine"))
-    return render_template("institutions/join.html", form=form)
+    return render_template("institutions/join.html", invite=invite, form=form, user=current_user.user)
 
 
 def _require_admin():

@@ -267,7 +267,9 @@ def test_institution_verification_flow(app, auth, client, outbox):
     auth.login(OWNER)
     assert "只有通过机构认证" not in client.get("/upload").get_data(as_text=True)
     assert any("已通过机构认证" in m["text"] for m in outbox.messages(OWNER))
-    invite = client.get("/institution").get_data(as_text=True)
+    assert "生成邀请链接" in client.get("/institution").get_data(as_text=True)
+    token = csrf_token(client, "/institution")
+    invite = client.post("/institution/invites", data={"csrf_token": token}).get_data(as_text=True)
     assert "/institution/join/" in invite
 
 

@@ -153,3 +153,22 @@ def test_ensure_admin_creates_one_admin_once(runner, auth):
     password = first.output.strip().rsplit("'", 2)[-2]
     assert auth.login("admin", password).status_code == 302
     assert "an admin account exists" in runner.invoke(args=["users", "ensure-admin"]).output
+
+
+def test_accounts_without_a_phone_do_not_clash_with_each_other(app, runner, auth):
+    """Issue 11 finding 22: an empty phone was compared as equal to every other empty phone."""
+    assert runner.invoke(args=["users", "ensure-admin"]).exit_code == 0
+    args = ["users", "create", "--role", "reviewer", "--username", "rev1", "--password", "Review123"]
+    result = runner.invoke(args=args)
+    assert result.exit_code == 0, result.output
+    second = runner.invoke(args=[*args[:-3], "rev2", "--password", "Review456"])
+    assert second.exit_code == 0, second.output
+    assert auth.login("rev1", "Review123").status_code == 302
+    with app.app_context():
+        phones = {u.username: u.phone for u in db.session.scalars(select(User))}
+    assert phones == {"admin": None, "rev1": None, "rev2": None}
+    # a username that is taken is still refused, with or without a phone beside it
+    again = runner.invoke(args=args)
+    assert again.exit_code == 1 and "已被使用" in again.output
+    with_phone = runner.invoke(args=[*args, "--phone", "13900139000"])
+    assert with_phone.exit_code == 1 and "已被使用" in with_phone.output

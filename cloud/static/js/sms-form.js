@@ -47,6 +47,19 @@
   }
 
   img.addEventListener("click", refreshCaptcha);
+  // A captcha is drawn only once: a page shown again from history cannot load its picture, so
+  // fetch a new challenge (once in a row, so a refused request cannot loop).
+  var replaced = false;
+  img.addEventListener("load", function () { replaced = false; });
+  img.addEventListener("error", function () {
+    if (replaced) return;
+    replaced = true;
+    refreshCaptcha();
+  });
+  if (img.complete && img.naturalWidth === 0) {  // it failed before this script ran
+    replaced = true;
+    refreshCaptcha();
+  }
   sendButton.addEventListener("click", function () {
     var phone = form.querySelector('input[name="phone"]').value;
     if (!phone.trim()) { status.textContent = "请先输入手机号"; return; }
