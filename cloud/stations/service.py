@@ -486,7 +486,7 @@ def record_activity(actor, station, fields, photos=None, resource_ids=()):
             number = int(value)
         except (TypeError, ValueError):
             number = 0
-        if not 0 < number < 2**63:
+        if not 0 < number < 2**31:  # the id columns are 32-bit INTEGER on PostgreSQL
             raise ValidationFailed("使用的资源编号无效", details={"field": "resource_ids"})
         ids.append(number)
     ids = sorted(set(ids))

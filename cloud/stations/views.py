@@ -179,7 +179,7 @@ def edit(station_id):
     _allow_photo_upload()
     form = ApplicationForm(obj=station) if request.method == "GET" else ApplicationForm()
     if form.validate_on_submit():
-        remove = [int(v) for v in request.form.getlist("remove_photo") if v.isdigit() and len(v) < 12]
+        remove = [int(v) for v in request.form.getlist("remove_photo") if v.isdigit() and len(v) < 10]
         try:
             with _photo_batch() as photos:
                 after = service.edit_and_resubmit(user, station, _application_fields(form), photos, remove)

@@ -96,7 +96,7 @@ def test_apply_decide_and_record_an_activity(app, client, tokens):
     }
     assert error(post(activities, {**body, "resource_ids": [rid + 999]}, "manager"), 422)
     assert error(post(activities, {**body, "participants": "many"}, "manager"), 422)
-    assert error(post(activities, {**body, "resource_ids": [10**30]}, "manager"), 422)
+    assert error(post(activities, {**body, "resource_ids": [2**31]}, "manager"), 422)
     assert error(post(activities, {**body, "resource_ids": [-1]}, "manager"), 422)
     future = (today() + timedelta(days=3)).isoformat()
     assert error(post(activities, {**body, "held_on": future}, "manager"), 422)
