@@ -50,7 +50,7 @@ def upgrade():
     sa.Column('rectify_reason', sa.String(length=1000), nullable=False),
     sa.Column('rectify_deadline', sa.Date(), nullable=True),
     sa.Column('revoked_at', cloud.models_base.UTCDateTime(timezone=True), nullable=True),
-    sa.ForeignKeyConstraint(['manager_id'], ['user.id'], name=op.f('fk_station_manager_id_user'), use_alter=True),
+    sa.ForeignKeyConstraint(['manager_id'], ['user.id'], name=op.f('fk_station_manager_id_user')),
     sa.ForeignKeyConstraint(['region_code'], ['region.code'], name=op.f('fk_station_region_code_region')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_station')),
     sa.UniqueConstraint('number', name=op.f('uq_station_number'))
