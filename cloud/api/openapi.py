@@ -17,6 +17,7 @@ from werkzeug.routing import AnyConverter, IntegerConverter
 
 from cloud.api.blueprint import API_PREFIX
 from cloud.errors import HTTP_MESSAGES
+from cloud.inputs import MAX_ID
 
 ERROR_SCHEMA = {
     "type": "object",
@@ -49,8 +50,8 @@ ERROR_DESCRIPTIONS = {
     429: "操作过于频繁 (rate limited)",
     460: "校验和不符 (tus checksum mismatch)",
 }
-# A database id in a path (cloud.inputs bounds the converter the same way).
-ID_SCHEMA = {"type": "integer", "minimum": 0, "maximum": 2**63 - 1}
+# A database id in a path (cloud.inputs bounds the converter).
+ID_SCHEMA = {"type": "integer", "minimum": 0, "maximum": MAX_ID}
 
 
 def operation(

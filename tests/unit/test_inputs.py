@@ -13,7 +13,7 @@ from cloud.inputs import MAX_ID
 from tests.conftest import CREDIT_CODES
 
 ADMIN_PHONE, UPLOADER_PHONE = "13900139000", "13800138000"
-HUGE_IDS = [MAX_ID + 1, 99999999999999999999999999]
+HUGE_IDS = [MAX_ID + 1, 2**63, 99999999999999999999999999]
 DEEP_JSON = "[" * 100_000 + "]" * 100_000
 _ARG = re.compile(r"<(?:(?P<conv>\w+)(?:\((?P<args>[^)]*)\))?:)?(?P<name>\w+)>")
 
@@ -136,3 +136,20 @@ def test_json_nested_deeply_is_a_bad_request_where_json_is_required(app):
             request.get_json()
         assert getattr(caught.value, "code", None) == 400
         assert request.get_json(silent=True) is None
+
+
+def test_a_nul_character_is_refused_before_it_reaches_the_database(client, callers):
+    """PostgreSQL refuses NUL in text (a 500 there); nobody types one: 422 everywhere."""
+    for url in ["/api/v1/regions?parent=35%00", "/api/v1/search?q=%E7%A7%91%00", "/resources?q=a%00"]:
+        response = client.get(url)
+        assert response.status_code == 422, url
+    assert client.get("/api/v1/captcha/x%00y.png").status_code == 422
+    assert client.get("/api/v1/search?q=a%00").get_json()["error"]["code"] == "validation_failed"
+    response = client.post("/api/v1/auth/token", json={"login": "138\x00", "password": "x"})
+    assert response.status_code == 422
+    assert "NUL" in response.get_json()["error"]["message"]
+    client, headers = callers["uploader token"]
+    nested = {"kind": "article", "title": "标题", "tags": [["深处", {"键\x00": 1}]], "body_html": "<p>x</p>"}
+    response = client.post("/api/v1/resources", json=nested, headers=headers)
+    assert response.status_code == 422
+    assert client.get("/api/v1/resources/mine", headers=headers).get_json()["items"] == []
