@@ -43,12 +43,13 @@ UPLOADER, REVIEWER, ADMIN = "13800138000", "13700137000", "13900139000"
 CALLERS = ("anonymous", UPLOADER, REVIEWER, ADMIN)
 
 
-def _document_app():
-    """An app only for reading the document (its URL map) while the tests are collected."""
-    return make_app("sqlite://", Path(tempfile.mkdtemp(prefix="kepu-openapi-")))
+def _load_schema():
+    """The document, read from an app made only for that (its URL map) while tests are collected."""
+    with tempfile.TemporaryDirectory(prefix="kepu-openapi-") as tmp:
+        return schemathesis.openapi.from_wsgi(OPENAPI, make_app("sqlite://", Path(tmp)))
 
 
-SCHEMA = schemathesis.openapi.from_wsgi(OPENAPI, _document_app())
+SCHEMA = _load_schema()
 OPERATIONS = [result.ok() for result in SCHEMA.get_all_operations()]
 
 
