@@ -10,7 +10,12 @@ The scheme (measurements against word segmentation and full unigrams: ``search_i
   人工智能 does not match 人工，智能. The edge characters serve words that mix scripts (A股: the
   股 after a Latin word starts a run); a one-character query expands to every term starting with
   that character (its bigrams, and the character itself where it ends a run).
-* A run of Latin letters/digits is one token: "iPhone" -> iphone, "5G" -> 5g, "2018" -> 2018.
+* Latin letters and digits are cut where letters meet digits, each piece one token at its own
+  position: "iPhone7" -> iphone@0, 7@1 (like "iPhone 7"), "8A型" -> 8, a, 型, "2018" -> 2018. A
+  query word is cut the same way and its pieces searched as a phrase, so iPhone7 finds "iPhone 7"
+  and iphone7, iPhone finds iPhone6s, A型 finds 8A型; a piece is still whole ("5g" is not in
+  "15g", "phone" not in "iphone"). An index written before this rule still opens (the pickled
+  analyzer is this class), but its documents keep their old tokens: ``flask search reindex``.
 * Punctuation and spaces take no position, so "5G手机" matches "5G 手机"; a line break takes one,
   so a phrase never joins two lines (two fields of the combined text).
 * Text between TITLE_START and TITLE_END (control characters the schema puts around the title)
@@ -32,9 +37,11 @@ from whoosh.analysis import Token, Tokenizer
 CJK_RANGES = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\U00020000-\U0003134f"
 TITLE_START, TITLE_END = "\x02", "\x03"  # never typed; the schema removes them from user text
 TITLE_WEIGHT = 3.0
-_LATIN = rf"[^\W_{CJK_RANGES}]"  # a letter or digit of a script written with spaces
+_LETTER = rf"[^\W\d_{CJK_RANGES}]"  # a letter (or a non-decimal numeral) of a script written with spaces
+_DIGIT = r"\d"
 _TOKEN_RE = re.compile(
-    rf"(?P<cjk>[{CJK_RANGES}]+)|(?P<word>{_LATIN}+)|(?P<brk>\n)|(?P<mark>[{TITLE_START}{TITLE_END}])"
+    rf"(?P<cjk>[{CJK_RANGES}]+)|(?P<word>{_LETTER}+|{_DIGIT}+)|(?P<brk>\n)"
+    rf"|(?P<mark>[{TITLE_START}{TITLE_END}])"
 )
 _CJK_CHAR = re.compile(rf"[{CJK_RANGES}]")
 
@@ -164,12 +171,14 @@ def is_single_char(terms):
 
 def match_pattern(word):
     """A regex finding ``word`` in normalized text with the index's semantics (used to highlight):
-    CJK characters contiguous, Latin/digit runs whole, separators allowed between a CJK and a Latin
-    run or two Latin runs. Returns None for a word without letters, digits or CJK characters."""
+    CJK characters contiguous, runs of letters and of digits whole, separators allowed between a
+    CJK and a Latin run or two Latin runs (iphone7 is found in "iPhone 7"). Returns None for a
+    word without letters, digits or CJK characters."""
     parts = []
     for kind, run in word_runs(word):
         if kind == "word":
-            parts.append(rf"(?<!{_LATIN}){re.escape(run)}(?!{_LATIN})")
+            same = _DIGIT if run[0].isdecimal() else _LETTER  # a piece is all letters or all digits
+            parts.append(rf"(?<!{same}){re.escape(run)}(?!{same})")
         else:
             parts.append(re.escape(run))
     if not parts:

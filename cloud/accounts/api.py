@@ -16,8 +16,13 @@ bp = api_blueprint("accounts")
     "Create an image captcha",
     tags=["auth"],
     auth=False,
-    response={"type": "object", "properties": {"id": {"type": "string"}, "image_url": {"type": "string"}}},
+    response={
+        "type": "object",
+        "required": ["id", "image_url"],
+        "properties": {"id": {"type": "string"}, "image_url": {"type": "string"}},
+    },
     status=201,
+    errors=[429],
 )
 def create_captcha():
     captcha_id = captcha.new_captcha(ip=request.remote_addr)
@@ -52,7 +57,8 @@ def captcha_image(captcha_id):
             "captcha_answer": {"type": "string"},
         },
     },
-    response={"type": "object", "properties": {"message": {"type": "string"}}},
+    response={"type": "object", "required": ["message"], "properties": {"message": {"type": "string"}}},
+    errors=[429],
 )
 def send_sms_code():
     body = request.get_json(silent=True)

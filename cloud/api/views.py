@@ -16,10 +16,13 @@ bp = api_blueprint("core")
 
 TOKEN_SCHEMA = {
     "type": "object",
+    "required": ["token", "expires_at"],
+    "additionalProperties": False,
     "properties": {"token": {"type": "string"}, "expires_at": {"type": "string", "format": "date-time"}},
 }
 USER_SCHEMA = {
     "type": "object",
+    "required": ["id", "username", "phone", "name", "roles", "region_code"],
     "properties": {
         "id": {"type": "integer"},
         "username": {"type": ["string", "null"]},
@@ -48,6 +51,7 @@ def openapi_document():
     },
     response=TOKEN_SCHEMA,
     status=201,
+    errors=[429],
 )
 def create_token():
     body = request.get_json(silent=True)
@@ -65,7 +69,7 @@ def create_token():
 
 
 @bp.delete("/auth/token")
-@operation("Revoke the bearer token used for this request", tags=["auth"], status=204)
+@operation("Revoke the bearer token used for this request", tags=["auth"], status=204, errors=[422])
 def revoke_token():
     api_user()
     if g.api_session is None:

@@ -6,7 +6,7 @@ from cloud.api.blueprint import api_blueprint, api_user
 from cloud.api.openapi import operation
 from cloud.catalog import downloads, service
 from cloud.extensions import db
-from cloud.resources.schema import published_json
+from cloud.resources.schema import PUBLISHED_SCHEMA, published_json
 
 bp = api_blueprint("catalog")
 
@@ -16,13 +16,34 @@ SEARCH_PARAMS = [
 ]
 
 
+SEARCH_ITEM = {
+    **PUBLISHED_SCHEMA,
+    "required": [*PUBLISHED_SCHEMA["required"], "title_html", "summary_html", "score"],
+    "properties": {
+        **PUBLISHED_SCHEMA["properties"],
+        "title_html": {"type": "string", "description": "escaped, matches in <em>"},
+        "summary_html": {"type": "string"},
+        "score": {"type": "number"},
+    },
+}
+
+
 @bp.get("/search")
 @operation(
     "Search published resources (Chinese keywords, AND; quoted phrases; filters; sort; pages)",
     tags=["catalog"],
     auth=False,
     parameters=SEARCH_PARAMS,
-    response={"type": "object", "properties": {"total": {"type": "integer"}, "items": {"type": "array"}}},
+    response={
+        "type": "object",
+        "required": ["total", "page", "pages", "items"],
+        "properties": {
+            "total": {"type": "integer", "minimum": 0},
+            "page": {"type": "integer", "minimum": 1},
+            "pages": {"type": "integer", "minimum": 0},
+            "items": {"type": "array", "items": SEARCH_ITEM},
+        },
+    },
 )
 def search():
     user = api_user(required=False)
@@ -45,7 +66,9 @@ def search():
     parameters=[
         {"name": "rendition", "in": "query", "schema": {"enum": ["sd", "source", "print", "listening"]}}
     ],
+    response=None,
     status=302,
+    errors=[403, 409, 410],
 )
 def download(resource_id):
     user = api_user()

@@ -14,12 +14,17 @@ bp = api_blueprint("institutions")
 
 INSTITUTION = {
     "type": "object",
+    "required": ["id", "name", "credit_code", "kind", "region_code", "status", "reject_reason"],
     "properties": {
         "id": {"type": "integer"},
         "name": {"type": "string"},
         "credit_code": {"type": "string"},
+        "kind": {"type": "string"},
+        "region_code": {"type": ["string", "null"]},
         "status": {"enum": ["unverified", "pending", "verified", "rejected"]},
-        "reject_reason": {"type": "string"},
+        "reject_reason": {"type": ["string", "null"]},
+        "submitted_at": {"type": ["string", "null"], "format": "date-time"},
+        "verified_at": {"type": ["string", "null"], "format": "date-time"},
     },
 }
 
@@ -40,7 +45,10 @@ def _json(institution):
 
 @bp.get("/institution")
 @operation(
-    "The caller's institution and its verification status", tags=["institutions"], response=INSTITUTION
+    "The caller's institution and its verification status",
+    tags=["institutions"],
+    response=INSTITUTION,
+    errors=[404],
 )
 def mine():
     institution = api_user().institution
@@ -60,7 +68,12 @@ def _admin():
 @operation(
     "Pending verification applications, oldest first (admins)",
     tags=["institutions"],
-    response={"type": "object", "properties": {"items": {"type": "array", "items": INSTITUTION}}},
+    response={
+        "type": "object",
+        "required": ["items"],
+        "properties": {"items": {"type": "array", "items": INSTITUTION}},
+    },
+    errors=[403],
 )
 def pending():
     _admin()
@@ -73,6 +86,7 @@ def pending():
     tags=["institutions"],
     request_body={"type": "object", "properties": {"reason": {"type": "string"}}},
     response=INSTITUTION,
+    errors=[403, 409],
 )
 def decide(institution_id, action):
     admin = _admin()

@@ -18,7 +18,25 @@ bp = api_blueprint("regions")
     tags=["regions"],
     auth=False,
     parameters=[{"name": "parent", "in": "query", "schema": {"type": "string"}}],
-    response={"type": "object", "properties": {"items": {"type": "array"}}},
+    response={
+        "type": "object",
+        "required": ["items"],
+        "properties": {
+            "items": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["code", "name", "level"],
+                    "properties": {
+                        "code": {"type": "string"},
+                        "name": {"type": "string"},
+                        "level": {"type": "integer"},
+                    },
+                },
+            }
+        },
+    },
+    errors=[404],
 )
 def list_regions():
     parent = request.args.get("parent") or None

@@ -8,7 +8,13 @@ from cloud.catalog import service as catalog
 from cloud.errors import NotFound, ValidationFailed
 from cloud.extensions import db
 from cloud.resources import service
-from cloud.resources.schema import RESOURCE_SCHEMA, published_json, resource_json
+from cloud.resources.schema import (
+    PUBLISHED_SCHEMA,
+    RESOURCE_LISTED_SCHEMA,
+    RESOURCE_SCHEMA,
+    published_json,
+    resource_json,
+)
 
 bp = api_blueprint("resources")
 
@@ -33,6 +39,13 @@ CREATE_SCHEMA = {
 }
 
 
+# PATCH: every field optional, the kind fixed.
+UPDATE_SCHEMA = {
+    "type": "object",
+    "properties": {k: v for k, v in CREATE_SCHEMA["properties"].items() if k != "kind"},
+}
+
+
 def _metadata(body):
     return {
         "title": body.get("title") if isinstance(body.get("title"), str) else "",
@@ -51,7 +64,8 @@ def _json_body():
 
 @bp.post("/resources")
 @operation("Create a resource from a finished upload (or article HTML)", tags=["resources"],
-           request_body=CREATE_SCHEMA, response=RESOURCE_SCHEMA, status=201)  # fmt: skip
+           request_body=CREATE_SCHEMA, response=RESOURCE_SCHEMA, status=201,
+           errors=[400, 403, 404, 409, 413, 503])  # fmt: skip
 def create_resource():
     user = api_user()
     if request.mimetype == "multipart/form-data":
@@ -84,7 +98,12 @@ def create_resource():
 @operation(
     "The caller's institution's resources, newest first",
     tags=["resources"],
-    response={"type": "object", "properties": {"items": {"type": "array", "items": RESOURCE_SCHEMA}}},
+    response={
+        "type": "object",
+        "required": ["items"],
+        "properties": {"items": {"type": "array", "items": RESOURCE_LISTED_SCHEMA}},
+    },
+    errors=[403],
 )
 def my_resources():
     user = api_user()
@@ -94,7 +113,7 @@ def my_resources():
 
 @bp.get("/resources/<int:resource_id>")
 @operation("A resource: the owner's view with processing status, else the published view", tags=["resources"],
-           response=RESOURCE_SCHEMA)  # fmt: skip
+           auth="optional", response={"anyOf": [RESOURCE_SCHEMA, PUBLISHED_SCHEMA]})  # fmt: skip
 def get_resource(resource_id):
     user = api_user(required=False)
     try:
@@ -106,7 +125,8 @@ def get_resource(resource_id):
 
 @bp.patch("/resources/<int:resource_id>")
 @operation("Edit the metadata of a draft, processed, failed or rejected resource", tags=["resources"],
-           request_body=CREATE_SCHEMA, response=RESOURCE_SCHEMA)  # fmt: skip
+           request_body=UPDATE_SCHEMA, response=RESOURCE_SCHEMA,
+           errors=[400, 403, 409, 413, 503])  # fmt: skip
 def update_resource(resource_id):
     user = api_user()
     resource = service.get_own_resource(user, resource_id)
@@ -129,7 +149,10 @@ def update_resource(resource_id):
 
 @bp.post("/resources/<int:resource_id>/submit")
 @operation(
-    "提交审核: send a processed resource to the review queue", tags=["resources"], response=RESOURCE_SCHEMA
+    "提交审核: send a processed resource to the review queue",
+    tags=["resources"],
+    response=RESOURCE_SCHEMA,
+    errors=[403, 409],
 )
 def submit_resource(resource_id):
     user = api_user()
@@ -140,7 +163,7 @@ def submit_resource(resource_id):
 
 
 @bp.post("/resources/<int:resource_id>/retry")
-@operation("Process a failed resource again", tags=["resources"], response=RESOURCE_SCHEMA)
+@operation("Process a failed resource again", tags=["resources"], response=RESOURCE_SCHEMA, errors=[403, 409])
 def retry_resource(resource_id):
     user = api_user()
     resource = service.get_own_resource(user, resource_id)
@@ -154,8 +177,9 @@ def retry_resource(resource_id):
 @operation(
     "Upload a picture for an article being written (multipart field `file`)",
     tags=["resources"],
-    response={"type": "object", "properties": {"url": {"type": "string"}}},
+    response={"type": "object", "required": ["url"], "properties": {"url": {"type": "string"}}},
     status=201,
+    errors=[400, 403, 413, 422, 503],
 )
 def upload_article_image():
     user = api_user()

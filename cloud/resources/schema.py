@@ -81,36 +81,143 @@ def _thumbnail_url(resource):
     return url_for("resources.own_file", resource_id=resource.id, file_id=thumb.id)
 
 
-RESOURCE_SCHEMA = {
-    "type": "object",
-    "properties": {
+# JSON schemas of the shapes above, for the OpenAPI document (tests/contract holds the answers to
+# them). Every key the functions always write is required; more may be added.
+_TIME = {"type": "string", "format": "date-time"}
+_TIME_OR_NULL = {"type": ["string", "null"], "format": "date-time"}
+_KINDS = ["article", "image", "video", "wallchart", "audio"]
+_FACT_TYPES = {
+    "width": "integer",
+    "height": "integer",
+    "duration": "number",
+    "bitrate": "integer",
+    "video_codec": "string",
+    "audio_codec": "string",
+    "dpi": "number",
+    "colour_mode": "string",
+}
+
+
+def _fact(name, nullable=False):
+    kind = _FACT_TYPES.get(name)
+    if kind is None:
+        return {}  # a fact column added without a type here: anything
+    return {"type": [kind, "null"] if nullable else kind}
+
+
+def _object(properties, optional=()):
+    return {
+        "type": "object",
+        "required": [name for name in properties if name not in optional],
+        "properties": properties,
+    }
+
+
+FILE_SCHEMA = _object(
+    {
         "id": {"type": "integer"},
-        "kind": {"enum": ["article", "image", "video", "wallchart", "audio"]},
-        "title": {"type": "string"},
-        "summary": {"type": "string"},
-        "channel": {"type": "string"},
-        "tags": {"type": "array", "items": {"type": "string"}},
-        "state": {"type": "string"},
-        "processing": {"type": ["object", "null"]},
-        "files": {"type": "array", "items": {"type": "object"}},
-        "history": {"type": "array", "items": {"type": "object"}},
+        "role": {"type": "string"},
+        "mime_type": {"type": "string"},
+        "size": {"type": "integer", "minimum": 0},
+        "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+        "name": {"type": ["string", "null"]},
+        "url": {"type": "string"},
+        **{name: _fact(name, nullable=True) for name in FILE_FACTS},
+        "facts": {"type": "object"},
+    }
+)
+JOB_SCHEMA = {
+    "anyOf": [
+        {"type": "null"},
+        _object(
+            {
+                "id": {"type": "integer"},
+                "status": {"type": "string"},
+                "step": {"type": "string"},
+                "progress": {"type": "integer", "minimum": 0, "maximum": 100},
+                "error": {"type": "string"},
+                "attempts": {"type": "integer", "minimum": 0},
+                "created_at": _TIME,
+                "finished_at": _TIME_OR_NULL,
+            }
+        ),
+    ]
+}
+_RESOURCE_LISTED = {
+    "id": {"type": "integer"},
+    "kind": {"enum": _KINDS},
+    "kind_label": {"type": "string"},
+    "title": {"type": "string"},
+    "summary": {"type": "string"},
+    "channel": {"type": "string"},
+    "tags": {"type": "array", "items": {"type": "string"}},
+    "state": {"type": "string"},
+    "state_label": {"type": "string"},
+    "created_at": _TIME,
+    "updated_at": _TIME,
+    "processing": JOB_SCHEMA,
+    "thumbnail_url": {"type": ["string", "null"]},
+    "page_url": {"type": "string"},
+}
+RESOURCE_LISTED_SCHEMA = _object(_RESOURCE_LISTED)  # resource_json(detail=False)
+RESOURCE_SCHEMA = _object(
+    {
+        **_RESOURCE_LISTED,
+        "files": {"type": "array", "items": FILE_SCHEMA},
+        "history": {
+            "type": "array",
+            "items": _object(
+                {
+                    "from": {"type": "string"},
+                    "to": {"type": "string"},
+                    "comment": {"type": "string"},
+                    "at": _TIME,
+                    "by": {"type": ["string", "null"]},
+                }
+            ),
+        },
+        "body_html": {"type": "string", "description": "articles only"},
         "duplicates": {
             "type": "array",
             "description": "the institution's earlier resources with the same source file (SHA-256)",
-            "items": {
-                "type": "object",
-                "properties": {
+            "items": _object(
+                {
                     "id": {"type": "integer"},
                     "title": {"type": "string"},
                     "state": {"type": "string"},
                     "state_label": {"type": "string"},
-                    "created_at": {"type": "string"},
+                    "created_at": _TIME,
                     "page_url": {"type": "string"},
-                },
-            },
+                }
+            ),
         },
     },
-}
+    optional=("body_html",),
+)
+PUBLISHED_SCHEMA = _object(
+    {
+        "id": {"type": "integer"},
+        "kind": {"enum": _KINDS},
+        "kind_label": {"type": "string"},
+        "title": {"type": "string"},
+        "summary": {"type": "string"},
+        "channel": {"type": "string"},
+        "tags": {"type": "array", "items": {"type": "string"}},
+        "institution": {"type": "string"},
+        "published_at": _TIME_OR_NULL,
+        "downloads": {"type": "integer", "minimum": 0},
+        "page_url": {"type": "string"},
+        "thumbnail_url": {"type": ["string", "null"]},
+        "renditions": {
+            "type": "object",
+            "additionalProperties": _object(
+                {"size": {"type": "integer"}, "mime_type": {"type": "string"}}
+                | {name: _fact(name) for name in FILE_FACTS},
+                optional=FILE_FACTS,
+            ),
+        },
+    }
+)
 
 
 def published_json(resource):

@@ -11,12 +11,28 @@ from cloud.errors import ValidationFailed
 from cloud.extensions import db
 from cloud.resources.lifecycle import State
 from cloud.resources.models import Resource
-from cloud.resources.schema import RESOURCE_SCHEMA
 from cloud.review import service
 
 bp = api_blueprint("review")
 
-ITEM = {"type": "object", "properties": {"id": {"type": "integer"}, "title": {"type": "string"}}}
+ITEM = {
+    "type": "object",
+    "required": ["id", "kind", "title", "summary", "channel", "tags", "institution", "state"],
+    "properties": {
+        "id": {"type": "integer"},
+        "kind": {"type": "string"},
+        "title": {"type": "string"},
+        "summary": {"type": "string"},
+        "channel": {"type": "string"},
+        "tags": {"type": "array", "items": {"type": "string"}},
+        "institution": {"type": "string"},
+        "state": {"type": "string"},
+        "submitted_at": {"type": ["string", "null"], "format": "date-time"},
+        "published_at": {"type": ["string", "null"], "format": "date-time"},
+        "claimed_by": {"type": ["integer", "null"]},
+    },
+}
+ITEMS = {"type": "object", "required": ["items"], "properties": {"items": {"type": "array", "items": ITEM}}}
 
 
 def _item(resource):
@@ -43,7 +59,8 @@ def _item(resource):
         {"name": "kind", "in": "query", "schema": {"type": "string"}},
         {"name": "channel", "in": "query", "schema": {"type": "string"}},
     ],
-    response={"type": "object", "properties": {"items": {"type": "array", "items": ITEM}}},
+    response=ITEMS,
+    errors=[403],
 )
 def review_queue():
     service.require_reviewer(api_user())
@@ -68,7 +85,8 @@ def _body():
             "field_notes": {"type": "object"},
         },
     },
-    response=RESOURCE_SCHEMA,
+    response=ITEM,
+    errors=[403, 409],
 )
 def review_action(resource_id, action):
     reviewer = api_user()
@@ -90,7 +108,7 @@ def review_action(resource_id, action):
 @bp.post("/resources/<int:resource_id>/withdraw")
 @operation("Withdraw a published resource (admins or the owning institution; `reason` required)",
            tags=["review"], request_body={"type": "object", "properties": {"reason": {"type": "string"}}},
-           response=ITEM)  # fmt: skip
+           response=ITEM, errors=[403, 409])  # fmt: skip
 def withdraw_resource(resource_id):
     user = api_user()
     resource = db.session.get(Resource, resource_id)
@@ -110,9 +128,9 @@ def withdraw_resource(resource_id):
     tags=["feed"],
     parameters=[
         {"name": "since", "in": "query", "schema": {"type": "string", "format": "date-time"}},
-        {"name": "limit", "in": "query", "schema": {"type": "integer", "maximum": 200}},
+        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 200}},
     ],
-    response={"type": "object", "properties": {"items": {"type": "array", "items": ITEM}}},
+    response=ITEMS,
 )
 def feed():
     api_user()

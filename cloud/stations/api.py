@@ -179,6 +179,7 @@ def list_stations():
     request_body=APPLICATION_SCHEMA,
     response=STATION_SCHEMA,
     status=201,
+    errors=(403, 409, 413),
 )
 def create_station():
     user = api_user()
@@ -233,6 +234,7 @@ def get_station(station_id):
         },
     },
     response=STATION_SCHEMA,
+    errors=(403, 409),
 )
 def decide_station(station_id):
     user = api_user()
@@ -285,6 +287,7 @@ def list_activities(station_id):
     },
     response=ACTIVITY_SCHEMA,
     status=201,
+    errors=(403, 409),
 )
 def create_activity(station_id):
     user = api_user()

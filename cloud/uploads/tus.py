@@ -37,6 +37,8 @@ UPLOAD_CHECKSUM = {
     "description": "`<sha1|sha256|md5> <base64 digest of this request's body>`",
 }
 METHOD_OVERRIDE = "X-HTTP-Method-Override"
+# 412: another Tus-Resumable; 409: Upload-Offset is not the upload's; 460: Upload-Checksum differs.
+TUS_ERRORS = [400, 403, 409, 412, 413, 415, 460, 503]
 
 
 def _method():
@@ -112,6 +114,7 @@ def describe_uploads():
         },
     ],
     status=201,
+    errors=TUS_ERRORS,
 )
 def create_upload():
     user = api_user()
@@ -145,6 +148,7 @@ def head_upload(upload_id):
     tags=TAGS,
     parameters=[TUS_RESUMABLE, UPLOAD_OFFSET, UPLOAD_CHECKSUM],
     status=204,
+    errors=TUS_ERRORS,
 )
 def patch_upload(upload_id):
     upload = service.get_upload(api_user(), upload_id)
@@ -168,6 +172,7 @@ def patch_upload(upload_id):
     tags=TAGS,
     parameters=[TUS_RESUMABLE],
     status=204,
+    errors=TUS_ERRORS,
 )
 def delete_upload(upload_id):
     upload = service.get_upload(api_user(), upload_id)
@@ -186,6 +191,7 @@ def delete_upload(upload_id):
         {"name": METHOD_OVERRIDE, "in": "header", "required": True, "schema": {"enum": ["PATCH", "DELETE"]}},
     ],
     status=204,
+    errors=[*TUS_ERRORS, 405],
 )
 def override_upload(upload_id):
     method = _method()

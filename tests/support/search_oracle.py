@@ -1,9 +1,12 @@
 """The brute-force answer to a search, for tests to check the index against.
 
 Written independently of ``search_index.analysis``: a text matches when it contains every query
-word (full-width forms folded, Latin case-insensitive); in a word, Chinese characters must be
-contiguous, a Latin/digit run must be whole ("5g" is not in "15g"), and a Latin run and the Chinese
-next to it may be separated by spaces or punctuation ("5G 手机" contains 5G手机).
+word (full-width forms folded, Latin case-insensitive). A word is read as pieces: runs of Chinese
+characters, of Latin letters and of digits ("iPhone7" is iphone + 7, "8A型" is 8 + a + 型). In the
+text, Chinese characters must be contiguous; a run of letters must not continue with more letters
+on either side, nor a run of digits with more digits ("5g" is not in "15g", "phone" is not in
+"iphone", but "iphone" is in "iPhone6s" and "a型" in "8A型"); and two pieces, except two Chinese
+ones, may be separated by spaces or punctuation ("5G 手机" contains 5G手机, "iPhone 7" iphone7).
 """
 
 import os
@@ -22,7 +25,7 @@ def fold(text):
 
 def word_regex(word):
     """The brute-force rule for one query word (see the module docstring)."""
-    runs = re.findall(rf"[{HAN}]+|[a-z0-9]+", fold(word))
+    runs = re.findall(rf"[{HAN}]+|[a-z]+|[0-9]+", fold(word))
     parts, previous_han = [], False
     for run in runs:
         is_han = bool(re.match(f"[{HAN}]", run))
@@ -31,7 +34,8 @@ def word_regex(word):
         elif is_han:
             parts.append(re.escape(run))
         else:
-            parts.append(rf"(?<![a-z0-9]){re.escape(run)}(?![a-z0-9])")
+            same = "0-9" if run[0].isdigit() else "a-z"
+            parts.append(rf"(?<![{same}]){re.escape(run)}(?![{same}])")
         previous_han = is_han
     return re.compile(rf"[^a-z0-9{HAN}\n]*".join(parts))
 

@@ -14,7 +14,7 @@ from search_index import SearchIndex, postings, rebuild
 from tests.support.search_oracle import TNEWS, brute_force, query_words
 
 QUERIES = ["中国", "国人", "手机", "5G", "A股", "猫", "人", "中国 美国", "为什么 现在", '"中国人"']
-QUERIES += ["2018年 5月"]
+QUERIES += ["2018年 5月", "x21", "S7", "GS 8", "iPhone8"]  # letters and digits glued or apart
 START = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
 
 
