@@ -15,6 +15,26 @@ SEARCH_PARAMS = [
     for name in ("q", "type", "channel", "institution", "from", "to", "sort", "page")
 ]
 
+SEARCH_RESPONSE = {
+    "type": "object",
+    "required": ["total", "page", "pages", "items", "query", "truncated"],
+    "properties": {
+        "total": {"type": "integer"},
+        "page": {"type": "integer"},
+        "pages": {"type": "integer"},
+        "items": {"type": "array"},
+        "query": {
+            "type": "string",
+            "description": "what was searched for: ``q`` without invisible characters, cut to 100 characters",
+        },
+        "truncated": {
+            "type": "boolean",
+            "description": "true when part of ``q`` was left out: only its first 100 characters and first 10 "
+            "words are searched",
+        },
+    },
+}
+
 
 @bp.get("/search")
 @operation(
@@ -22,7 +42,7 @@ SEARCH_PARAMS = [
     tags=["catalog"],
     auth=False,
     parameters=SEARCH_PARAMS,
-    response={"type": "object", "properties": {"total": {"type": "integer"}, "items": {"type": "array"}}},
+    response=SEARCH_RESPONSE,
 )
 def search():
     user = api_user(required=False)
@@ -35,7 +55,16 @@ def search():
         items.append(item)
     service.log_search(params, page, user)  # after reading the rows: a commit expires them
     db.session.commit()
-    return jsonify({"total": page.total, "page": page.page, "pages": page.pages, "items": items})
+    return jsonify(
+        {
+            "total": page.total,
+            "page": page.page,
+            "pages": page.pages,
+            "items": items,
+            "query": params.q,
+            "truncated": params.truncated,
+        }
+    )
 
 
 @bp.get("/resources/<int:resource_id>/download")

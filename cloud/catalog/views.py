@@ -34,6 +34,7 @@ def index():
         channels=CHANNELS,
         sorts=service.SORTS,
         error=error,
+        truncated_notice=service.TRUNCATED_NOTICE,
         popular=service.suggested_queries() if not page.total else [],
     )
     service.log_search(params, page, user)  # after rendering: a commit expires the rows shown
