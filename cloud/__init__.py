@@ -15,6 +15,7 @@ def create_app(config=None):
     configure_settings(app, config)
     configure_logging(app)
     configure_proxy(app)
+    configure_security(app)
     init_extensions(app)
     init_storage(app)
     register_errors(app)
@@ -45,6 +46,12 @@ def configure_proxy(app):
     count = app.config["KEPU_PROXY_COUNT"]
     if count:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
+
+
+def configure_security(app):
+    from cloud import security
+
+    security.init_app(app)
 
 
 def init_extensions(app):
