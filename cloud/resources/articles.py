@@ -18,6 +18,7 @@ from cloud.errors import NotFound, ValidationFailed
 from cloud.extensions import db
 from cloud.files.models import StoredFile
 from cloud.resources.models import ResourceFile, Role
+from cloud.text import clean_text
 
 BODY_MAX = 200_000
 URL_PREFIX = "/media/article-images/"
@@ -54,6 +55,7 @@ def apply_article_body(resource, body_html):
 
     if not isinstance(body_html, str) or not body_html.strip():
         raise ValidationFailed("请填写正文", details={"field": "body_html"})
+    body_html = clean_text(body_html, multiline=True)
     if len(body_html) > BODY_MAX:
         raise ValidationFailed("正文过长", details={"field": "body_html"})
     used = []
