@@ -5,7 +5,7 @@ import re
 
 from playwright.sync_api import expect
 
-from tests.browser.conftest import _console_problem
+from tests.browser.conftest import _console_problem, wait_until
 from tests.conftest import PASSWORD, TESTDATA
 
 PHONE = "13500135000"
@@ -58,8 +58,9 @@ def test_the_article_editor_works_under_the_policy(page, auth):
         page.locator(".ql-toolbar .ql-image").click()
     chooser.value.set_files(f"{TESTDATA}/images/pillow_flower.jpg")
     expect(page.get_by_test_id("article-status")).to_have_text("图片已插入")
-    page.wait_for_function(
-        "document.querySelector('#editor img') && document.querySelector('#editor img').naturalWidth > 0"
+    wait_until(
+        page,
+        "document.querySelector('#editor img') && document.querySelector('#editor img').naturalWidth > 0",
     )
     page.get_by_role("button", name="保存并处理").click()
     expect(page).to_have_url(re.compile(r"/my/uploads/\d+$"), timeout=60_000)
