@@ -125,6 +125,11 @@ class Config:
 
     # Number of reverse proxies in front of the app whose X-Forwarded-For is trusted.
     KEPU_PROXY_COUNT = _env_int("KEPU_PROXY_COUNT", 0)
+    # Host names the site answers to (comma-separated; ".example.org" admits its subdomains, "*"
+    # any host: only behind a proxy that checks Host itself). Others get a 400, never a redirect.
+    KEPU_TRUSTED_HOSTS = _env("KEPU_TRUSTED_HOSTS", "localhost,127.0.0.1")
+    # Longest path + query string the app answers (longer: 414); gunicorn lets up to 8190 through.
+    KEPU_MAX_URL_BYTES = _env_int("KEPU_MAX_URL_BYTES", 4096)
 
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"

@@ -16,6 +16,7 @@ def create_app(config=None):
     configure_logging(app)
     configure_proxy(app)
     configure_inputs(app)
+    configure_security(app)
     init_extensions(app)
     init_storage(app)
     register_errors(app)
@@ -52,6 +53,12 @@ def configure_inputs(app):
     from cloud import inputs
 
     inputs.init_app(app)
+
+
+def configure_security(app):
+    from cloud import security
+
+    security.init_app(app)
 
 
 def init_extensions(app):

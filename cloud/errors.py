@@ -9,7 +9,7 @@ import logging
 
 from flask import jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, SecurityError
 
 from cloud.extensions import db
 
@@ -79,6 +79,7 @@ HTTP_MESSAGES = {
     404: "页面或资源不存在",
     405: "不支持此请求方式",
     413: "上传的内容超过大小限制",
+    414: "请求的网址过长",
     429: "操作过于频繁，请稍后再试",
     500: "服务器出错了，请稍后再试",
 }
@@ -89,9 +90,12 @@ HTTP_CODES = {
     404: "not_found",
     405: "method_not_allowed",
     413: "payload_too_large",
+    414: "uri_too_long",
     429: "rate_limited",
     500: "internal_error",
 }
+
+UNTRUSTED_HOST = "请求的网站地址有误，请检查后重新访问"
 
 
 def wants_json():
@@ -117,6 +121,14 @@ def init_app(app):
     @app.errorhandler(CSRFError)
     def handle_csrf_error(exc):
         return error_response(400, "csrf_failed", "页面已过期或来源无效，请刷新页面后重试")
+
+    @app.errorhandler(SecurityError)
+    def handle_untrusted_host(exc):
+        # Raised before routing when Host is not one of TRUSTED_HOSTS: no URL can be built for
+        # this request, so the page is one that links nowhere (cloud/security.py).
+        if wants_json():
+            return jsonify({"error": {"code": "untrusted_host", "message": UNTRUSTED_HOST}}), 400
+        return render_template("errors/untrusted_host.html", message=UNTRUSTED_HOST), 400
 
     @app.errorhandler(HTTPException)
     def handle_http_error(exc):

@@ -106,3 +106,17 @@ def highlight(text, patterns, max_chars=None):
         body = _marked(window, _spans(window, patterns))
         return ("…" if start > 0 else "") + body + ("…" if end < len(text) else "")
     return _marked(text, _spans(text, patterns))
+
+
+def query_is_cut(text):
+    """True when :func:`split_words` leaves part of ``text`` out (past MAX_QUERY_CHARS or MAX_WORDS),
+    so the caller can tell the user what was searched for."""
+    text = normalize(text or "")
+    if text[MAX_QUERY_CHARS:].strip():
+        return True
+    words = 0
+    for match in _WORD_RE.finditer(text):
+        words += bool(query_terms(next(g for g in match.groups() if g is not None).strip()))
+        if words > MAX_WORDS:
+            return True
+    return False

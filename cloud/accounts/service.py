@@ -21,6 +21,7 @@ from cloud.accounts.sessions import revoke_all
 from cloud.errors import Conflict, DomainError, ValidationFailed
 from cloud.extensions import db
 from cloud.regions.models import Region
+from cloud.text import clean_text
 
 log = logging.getLogger(__name__)
 
@@ -191,7 +192,7 @@ def create_user(role, *, phone=None, username=None, password, name="", region_co
     user = User(
         phone=normalized,
         username=username or None,
-        name=name,
+        name=clean_text(name)[:100],
         password_hash=hash_password(password),
         region_code=region_code,
     )
@@ -262,7 +263,7 @@ def _import_informant_row(row, seen):
     if values["region_code"] and db.session.get(Region, values["region_code"]) is None:
         raise ValidationFailed(f"地区代码不存在：{values['region_code']}")
     fields = {
-        "name": values["name"][:100],
+        "name": clean_text(values["name"])[:100],
         "phone": phone,
         "region_code": values["region_code"] or None,
         "informant_type": values["informant_type"],

@@ -28,22 +28,34 @@ SEARCH_ITEM = {
 }
 
 
+SEARCH_RESPONSE = {
+    "type": "object",
+    "required": ["total", "page", "pages", "items", "query", "truncated"],
+    "properties": {
+        "total": {"type": "integer", "minimum": 0},
+        "page": {"type": "integer", "minimum": 1},
+        "pages": {"type": "integer", "minimum": 0},
+        "items": {"type": "array", "items": SEARCH_ITEM},
+        "query": {
+            "type": "string",
+            "description": "what was searched for: ``q`` without invisible characters, cut to 100 characters",
+        },
+        "truncated": {
+            "type": "boolean",
+            "description": "true when part of ``q`` was left out: only its first 100 characters and first 10 "
+            "words are searched",
+        },
+    },
+}
+
+
 @bp.get("/search")
 @operation(
     "Search published resources (Chinese keywords, AND; quoted phrases; filters; sort; pages)",
     tags=["catalog"],
     auth=False,
     parameters=SEARCH_PARAMS,
-    response={
-        "type": "object",
-        "required": ["total", "page", "pages", "items"],
-        "properties": {
-            "total": {"type": "integer", "minimum": 0},
-            "page": {"type": "integer", "minimum": 1},
-            "pages": {"type": "integer", "minimum": 0},
-            "items": {"type": "array", "items": SEARCH_ITEM},
-        },
-    },
+    response=SEARCH_RESPONSE,
 )
 def search():
     user = api_user(required=False)
@@ -56,7 +68,16 @@ def search():
         items.append(item)
     service.log_search(params, page, user)  # after reading the rows: a commit expires them
     db.session.commit()
-    return jsonify({"total": page.total, "page": page.page, "pages": page.pages, "items": items})
+    return jsonify(
+        {
+            "total": page.total,
+            "page": page.page,
+            "pages": page.pages,
+            "items": items,
+            "query": params.q,
+            "truncated": params.truncated,
+        }
+    )
 
 
 @bp.get("/resources/<int:resource_id>/download")

@@ -1,5 +1,6 @@
 """The resource center: searching, showing and handing out published resources."""
 
+import re
 import time
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -16,7 +17,9 @@ from cloud.institutions.models import Institution
 from cloud.models_base import utcnow
 from cloud.resources.lifecycle import is_visible_to_stations
 from cloud.resources.models import CHANNELS, KIND_LABELS, Kind, Resource, ResourceFile, Role, split_tags
+from cloud.text import clean_text
 from search_index import IndexMissingError
+from search_index.query import MAX_WORDS, query_is_cut
 
 SORTS = {"relevance": "相关度", "newest": "最新", "downloads": "下载最多"}
 PER_PAGE = 20
@@ -35,6 +38,10 @@ PREVIEW_ROLES = {Role.THUMBNAIL, Role.PREVIEW, Role.POSTER, Role.SD, Role.LISTEN
 MEMBER_ROLES = {Role.SD, Role.LISTENING}
 
 
+QUERY_MAX_CHARS = 100  # a longer query is cut here, and the search index takes its first MAX_WORDS words
+TRUNCATED_NOTICE = f"搜索词过长，只按前 {QUERY_MAX_CHARS} 个字、前 {MAX_WORDS} 个词搜索"
+
+
 @dataclass
 class SearchParams:
     q: str = ""
@@ -45,28 +52,56 @@ class SearchParams:
     date_to: date | None = None
     sort: str = "relevance"
     page: int = 1
+    truncated: bool = False  # part of what was typed was left out of the search
 
 
 def parse_params(args):
-    """SearchParams from query-string args; unknown values are ignored, bad ones refused."""
-    params = SearchParams(q=(args.get("q") or "").strip()[:100])
+    """SearchParams from query-string args; unknown values are ignored, bad ones refused.
+
+    Raises ValidationFailed naming the bad parameter (``details["field"]``) with its own message.
+    """
+    typed = clean_text(args.get("q"))
+    params = SearchParams(q=typed[:QUERY_MAX_CHARS].strip())
+    params.truncated = len(typed) > QUERY_MAX_CHARS or query_is_cut(params.q)
     if args.get("type") in KIND_LABELS or args.get("kind") in KIND_LABELS:
         params.kind = args.get("type") or args.get("kind")
     if args.get("channel") in CHANNELS:
         params.channel = args.get("channel")
     if args.get("sort") in SORTS:
         params.sort = args["sort"]
-    try:
-        params.page = max(1, min(int(args.get("page", 1)), 500))
-        if args.get("institution"):
-            params.institution_id = int(args["institution"])
-        if args.get("from"):
-            params.date_from = date.fromisoformat(args["from"])
-        if args.get("to"):
-            params.date_to = date.fromisoformat(args["to"])
-    except ValueError:
-        raise ValidationFailed("筛选条件格式有误（日期形如 2026-01-31）") from None
+    params.page = max(1, min(_int_param(args, "page", "页码须为正整数") or 1, 500))
+    params.institution_id = _int_param(args, "institution", "机构编号须为正整数")
+    params.date_from = _date_param(args, "from", "开始日期")
+    params.date_to = _date_param(args, "to", "结束日期")
+    if params.date_from and params.date_to and params.date_from > params.date_to:
+        raise ValidationFailed("开始日期不能晚于结束日期", details={"field": "from"})
     return params
+
+
+_DIGITS = re.compile(r"[0-9]{1,64}")  # longer is no number anyone means (and far past 64 bits)
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _int_param(args, name, message):
+    value = (args.get(name) or "").strip()
+    if not value:
+        return None
+    if not _DIGITS.fullmatch(value):
+        raise ValidationFailed(message, details={"field": name})
+    return int(value)
+
+
+def _date_param(args, name, label):
+    value = (args.get(name) or "").strip()
+    if not value:
+        return None
+    message = f"{label}格式有误，请按 2026-01-31 的格式填写"
+    if not _DAY.fullmatch(value):
+        raise ValidationFailed(message, details={"field": name})
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ValidationFailed(message, details={"field": name}) from None
 
 
 @dataclass

@@ -11,6 +11,7 @@ from cloud.errors import DomainError
 from cloud.extensions import db
 from cloud.files.service import get_storage
 from cloud.files.serving import send_stored_file
+from cloud.media.html import article_document
 from cloud.resources.models import CHANNELS, KIND_LABELS, Role
 from storage import content_disposition
 
@@ -34,6 +35,7 @@ def index():
         channels=CHANNELS,
         sorts=service.SORTS,
         error=error,
+        truncated_notice=service.TRUNCATED_NOTICE,
         popular=service.suggested_queries() if not page.total else [],
     )
     service.log_search(params, page, user)  # after rendering: a commit expires the rows shown
@@ -86,11 +88,7 @@ def _article_zip(resource):
             archive.writestr(name, b"".join(storage.open(rf.stored_file.key)))
             source_id = rf.facts.get("source_file_id")
             html = html.replace(f"/media/article-images/{source_id}.", f"{name}#")
-        page = (
-            f'<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>{resource.title}</title>'
-            f"</head><body><h1>{resource.title}</h1>{html}</body></html>"
-        )
-        archive.writestr("index.html", page)
+        archive.writestr("index.html", article_document(resource.title, html))
         archive.writestr("正文.txt", resource.body_text)
     first = resource.files[0] if resource.files else None
     counted = service.record_download(current_user.user, resource, first, "zip")

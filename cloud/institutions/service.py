@@ -13,6 +13,7 @@ from cloud.extensions import db
 from cloud.institutions.credit_code import normalize_credit_code
 from cloud.institutions.models import INSTITUTION_TYPES, Institution, InstitutionInvite, VerificationStatus
 from cloud.models_base import utcnow
+from cloud.text import clean_text
 
 
 def create_institution(name, credit_code, *, kind="其他", region_code=None, verified=False):
@@ -20,13 +21,14 @@ def create_institution(name, credit_code, *, kind="其他", region_code=None, ve
     code = normalize_credit_code(credit_code)
     if code is None:
         raise ValidationFailed("统一社会信用代码无效", details={"field": "credit_code"})
-    if not name or not name.strip() or len(name) > 200:
+    name = clean_text(name)
+    if not name or len(name) > 200:
         raise ValidationFailed("请填写机构名称", details={"field": "name"})
     if kind not in INSTITUTION_TYPES:
         raise ValidationFailed("机构类型无效", details={"field": "kind"})
     if db.session.scalar(select(Institution.id).where(Institution.credit_code == code)):
         raise Conflict("该统一社会信用代码已登记")
-    institution = Institution(name=name.strip(), credit_code=code, kind=kind, region_code=region_code)
+    institution = Institution(name=name, credit_code=code, kind=kind, region_code=region_code)
     if verified:
         institution.status = VerificationStatus.VERIFIED
         institution.verified_at = utcnow()
@@ -92,7 +94,7 @@ def apply(user, fields, licence_file):
     code = normalize_credit_code(fields.get("credit_code"))
     if code is None:
         raise ValidationFailed("统一社会信用代码无效，请核对后重新输入", details={"field": "credit_code"})
-    name = (fields.get("name") or "").strip()
+    name = clean_text(fields.get("name"))
     if not name or len(name) > 200:
         raise ValidationFailed("请填写机构名称", details={"field": "name"})
     if fields.get("kind") not in INSTITUTION_TYPES:
@@ -100,7 +102,7 @@ def apply(user, fields, licence_file):
     region_code = fields.get("region_code") or None
     if region_code is None or db.session.get(Region, region_code) is None:
         raise ValidationFailed("请选择所在地区", details={"field": "region_code"})
-    contact_name = (fields.get("contact_name") or "").strip()
+    contact_name = clean_text(fields.get("contact_name"))
     if not contact_name or len(contact_name) > 50:
         raise ValidationFailed("请填写联系人", details={"field": "contact_name"})
     contact_phone = normalize_phone(fields.get("contact_phone") or "")
@@ -142,7 +144,7 @@ def decide(admin, institution, approve, reason=""):
         raise PermissionDenied()
     if institution.status != VerificationStatus.PENDING:
         raise Conflict("该申请不在审核中")
-    reason = (reason or "").strip()
+    reason = clean_text(reason, multiline=True)
     if not approve and not reason:
         raise ValidationFailed("请填写不通过的原因", details={"field": "reason"})
     institution.status = VerificationStatus.VERIFIED if approve else VerificationStatus.REJECTED

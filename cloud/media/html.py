@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
+from html import escape as html_escape
 from html.parser import HTMLParser
 
 import nh3
@@ -166,3 +167,22 @@ def extract_text(html: str) -> str:
     text = _CJK_BREAK.sub("", "".join(parser.parts)).replace(_CELL, " ")
     lines = (_WHITESPACE.sub(" ", block).strip() for block in text.split(_BLOCK))
     return "\n".join(line for line in lines if line)
+
+
+# The ZIP's page is opened from disk by stations: it needs no script at all, so it forbids them
+# (a second line of defence should anything ever reach it unescaped).
+_PACKAGE_CSP = "script-src 'none'; object-src 'none'; base-uri 'none'; form-action 'none'"
+
+
+def article_document(title: str, body_html: str) -> str:
+    """The standalone ``index.html`` of an article's ZIP download.
+
+    ``title`` is plain text as the institution typed it and is escaped here; ``body_html`` must be
+    the output of :func:`sanitize_article` (it is inserted as it is).
+    """
+    heading = html_escape(title, quote=True)
+    return (
+        '<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">'
+        f'<meta http-equiv="Content-Security-Policy" content="{_PACKAGE_CSP}">'
+        f"<title>{heading}</title></head><body><h1>{heading}</h1>{body_html}</body></html>"
+    )

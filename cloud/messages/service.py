@@ -8,6 +8,7 @@ from cloud.accounts import sms
 from cloud.extensions import db
 from cloud.messages.models import Message
 from cloud.models_base import utcnow
+from cloud.text import clean_text
 
 log = logging.getLogger(__name__)
 
@@ -18,7 +19,8 @@ def notify(user, title, body="", *, link="", sms_text=None):
     Returns after-commit callbacks (the SMS goes out only once the decision it reports is saved).
     A failed SMS is logged, never raised: the message in 我的消息 is the record.
     """
-    db.session.add(Message(user_id=user.id, title=title[:200], body=body, link=link))
+    title, body = clean_text(title)[:200], clean_text(body, multiline=True)
+    db.session.add(Message(user_id=user.id, title=title, body=body, link=link))
     db.session.flush()
     if not sms_text or not user.phone:
         return []

@@ -20,6 +20,7 @@ from cloud.extensions import db
 from cloud.files.models import StoredFile
 from cloud.resources.lifecycle import State, is_visible_to_stations
 from cloud.resources.models import ResourceFile, Role
+from cloud.text import clean_text
 
 BODY_MAX = 200_000
 URL_PREFIX = "/media/article-images/"
@@ -56,6 +57,7 @@ def apply_article_body(resource, body_html):
 
     if not isinstance(body_html, str) or not body_html.strip():
         raise ValidationFailed("请填写正文", details={"field": "body_html"})
+    body_html = clean_text(body_html, multiline=True)
     if len(body_html) > BODY_MAX:
         raise ValidationFailed("正文过长", details={"field": "body_html"})
     used = []

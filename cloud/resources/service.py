@@ -21,6 +21,7 @@ from cloud.resources.articles import apply_article_body, image_url
 from cloud.resources.intake import check_filename, check_source
 from cloud.resources.lifecycle import EDITABLE, State, transition
 from cloud.resources.models import CHANNELS, JobStatus, Kind, ProcessingJob, Resource, ResourceFile, Role
+from cloud.text import clean_text
 from storage import ObjectTooLarge
 
 log = logging.getLogger(__name__)
@@ -43,12 +44,12 @@ class AfterCommit(list):
 
 def clean_metadata(title, summary="", channel="其他", tags=()):
     """Validate and normalise the metadata fields; raise ValidationFailed with the field."""
-    title = (title or "").strip()
+    title = clean_text(title)
     if not title:
         raise ValidationFailed("请填写标题", details={"field": "title"})
     if len(title) > TITLE_MAX:
         raise ValidationFailed(f"标题不能超过{TITLE_MAX}个字", details={"field": "title"})
-    summary = (summary or "").strip()
+    summary = clean_text(summary, multiline=True)
     if len(summary) > SUMMARY_MAX:
         raise ValidationFailed(f"简介不能超过{SUMMARY_MAX}个字", details={"field": "summary"})
     if channel not in CHANNELS:
@@ -57,7 +58,7 @@ def clean_metadata(title, summary="", channel="其他", tags=()):
         tags = tags.replace("，", ",").replace("、", ",").split(",")
     cleaned = []
     for tag in tags:
-        tag = str(tag).strip().replace(",", "")[:20]
+        tag = clean_text(tag).replace(",", "")[:20].strip()
         if tag and tag not in cleaned:
             cleaned.append(tag)
     if len(cleaned) > TAGS_MAX:

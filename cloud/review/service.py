@@ -19,6 +19,7 @@ from cloud.resources.lifecycle import State, transition
 from cloud.resources.models import Resource
 from cloud.resources.service import AfterCommit
 from cloud.review.models import ReviewDecision
+from cloud.text import clean_text
 
 CLAIM_MINUTES = 30
 REASON_MAX = 1000
@@ -115,7 +116,7 @@ def approve(reviewer, resource, comment=""):
     damaged = [f for f in resource.files if f.stored_file.damaged_at is not None]
     if damaged:
         raise ValidationFailed("资源文件校验失败（文件缺失或已损坏），不能通过审核")
-    comment = (comment or "").strip()[:REASON_MAX]
+    comment = clean_text(comment, multiline=True)[:REASON_MAX]
     db.session.add(ReviewDecision(resource=resource, reviewer=reviewer, decision="approved", reason=comment))
     transition(resource, State.APPROVED, actor=reviewer, comment=comment or "审核通过")
     resource.published_at = utcnow()
@@ -138,14 +139,11 @@ def approve(reviewer, resource, comment=""):
 def reject(reviewer, resource, reason, field_notes=None):
     """Reject with a required reason and optional per-field notes."""
     _check_decider(reviewer, resource)
-    reason = (reason or "").strip()
+    reason = clean_text(reason, multiline=True)
     if not reason:
         raise ValidationFailed("请填写不通过的原因", details={"field": "reason"})
-    notes = {
-        k: str(v).strip()[:REASON_MAX]
-        for k, v in (field_notes or {}).items()
-        if k in NOTE_FIELDS and str(v).strip()
-    }
+    notes = {k: clean_text(v, multiline=True)[:REASON_MAX] for k, v in (field_notes or {}).items()}
+    notes = {k: v for k, v in notes.items() if k in NOTE_FIELDS and v}
     db.session.add(
         ReviewDecision(
             resource=resource,
@@ -176,7 +174,7 @@ def withdraw(actor, resource, reason):
     is_owner = actor.institution_id is not None and actor.institution_id == resource.institution_id
     if not (actor.has_role(Role.ADMIN) or is_owner):
         raise NotFound("资源不存在")
-    reason = (reason or "").strip()
+    reason = clean_text(reason, multiline=True)
     if not reason:
         raise ValidationFailed("请填写撤回原因", details={"field": "reason"})
     if resource.state != State.APPROVED:

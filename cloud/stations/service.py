@@ -37,6 +37,7 @@ from cloud.stations.models import (
 )
 from cloud.stations.states import EDITABLE_STATES, RECOGNISED_STATES, State
 from cloud.stations.workflow import ACTIONS, Capacity, check, transition
+from cloud.text import clean_text
 
 BEIJING = timezone(timedelta(hours=8), "北京时间")  # one time zone for all China, no summer time
 
@@ -52,9 +53,9 @@ CONDITION_MAX = 500
 COUNTY_LEVEL = 3
 
 
-def _text(fields, key, label, limit, *, required=True):
+def _text(fields, key, label, limit, *, required=True, multiline=False):
     value = fields.get(key)
-    value = value.strip() if isinstance(value, str) else ""
+    value = clean_text(value, multiline=multiline) if isinstance(value, str) else ""
     if required and not value:
         raise ValidationFailed(f"请填写{label}", details={"field": key})
     if len(value) > limit:
@@ -92,7 +93,7 @@ def clean_application(fields):
         raise ValidationFailed("请填写正确的管理员手机号", details={"field": "manager_phone"})
     values["manager_phone"] = phone
     for key, (label, _hint) in CONDITIONS.items():
-        values[key] = _text(fields, key, f"“{label}”的情况说明", CONDITION_MAX)
+        values[key] = _text(fields, key, f"“{label}”的情况说明", CONDITION_MAX, multiline=True)
     terminals = fields.get("terminals") or []
     if isinstance(terminals, str):
         terminals = [t for t in terminals.split(",") if t]
@@ -233,7 +234,7 @@ def decide(actor, station, decision, photos=None):
     action = ACTIONS.get(decision.action)
     if action is None:
         raise NotFound("没有这种审核操作")
-    reason = (decision.reason or "").strip()
+    reason = clean_text(decision.reason, multiline=True)
     if action.needs_reason and not reason:
         raise ValidationFailed(f"请填写“{action.label}”的原因", details={"field": "reason"})
     if len(reason) > 1000:
@@ -284,7 +285,7 @@ def _field_check(actor, station, values):
     if checked_on.year < 2000:
         raise ValidationFailed("实地核查日期无效", details={"field": "checked_on"})
     checkers = _text(values, "checkers", "核查人员", 200)
-    notes = _text(values, "notes", "核查情况", 2000)
+    notes = _text(values, "notes", "核查情况", 2000, multiline=True)
     return FieldCheck(
         station_id=station.id, checked_on=checked_on, checkers=checkers, notes=notes, recorded_by_id=actor.id
     )
@@ -479,7 +480,7 @@ def record_activity(actor, station, fields, photos=None, resource_ids=()):
         participants = -1
     if not 0 <= participants <= 1_000_000:
         raise ValidationFailed("参与人数须为 0 到 100 万之间的整数", details={"field": "participants"})
-    description = _text(fields, "description", "活动简介", 2000, required=False)
+    description = _text(fields, "description", "活动简介", 2000, required=False, multiline=True)
     ids = []
     for value in resource_ids or ():
         try:

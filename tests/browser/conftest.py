@@ -135,6 +135,19 @@ def browser():
         browser.close()
 
 
+def wait_until(page, expression, timeout=30_000):
+    """Wait until ``expression`` is true in ``page``.
+
+    ``page.wait_for_function`` compiles its predicate inside the page, which the site's CSP
+    (no 'unsafe-eval') refuses once it has to poll; ``page.evaluate`` is not subject to it.
+    """
+    deadline = time.monotonic() + timeout / 1000
+    while not page.evaluate(expression):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still false after {timeout} ms: {expression}")
+        page.wait_for_timeout(100)
+
+
 def _console_problem(message):
     # Chromium logs every 4xx answer as "Failed to load resource"; the journeys provoke some on
     # purpose (a wrong captcha is a 422). Server errors are caught from the responses instead.

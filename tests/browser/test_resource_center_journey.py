@@ -8,6 +8,7 @@ from playwright.sync_api import expect
 
 from cloud.accounts.models import Role, UserRole
 from cloud.extensions import db
+from tests.browser.conftest import wait_until
 from tests.conftest import TESTDATA, post_multipart
 
 OWNER, REVIEWER, STATION = "13300133001", "13300133002", "13300133003"
@@ -57,7 +58,7 @@ def test_station_searches_filters_previews_downloads_and_plays(page, app, auth, 
 
     preview = page.get_by_test_id("wallchart-preview")
     expect(preview).to_be_visible()
-    page.wait_for_function("document.querySelector('[data-testid=wallchart-preview]').naturalWidth > 0")
+    wait_until(page, "document.querySelector('[data-testid=wallchart-preview]').naturalWidth > 0")
     expect(page.get_by_test_id("print-facts")).to_contain_text("300 dpi")
     with page.expect_popup() as popup:  # 缩略图预览: the full preview opens to zoom in
         preview.click()
@@ -80,5 +81,5 @@ def test_station_searches_filters_previews_downloads_and_plays(page, app, auth, 
     expect(page.get_by_text("适合电视台、大型电子屏播放")).to_be_visible()
     page.evaluate("document.querySelector('video').muted = true")
     page.evaluate("document.querySelector('video').play()")
-    page.wait_for_function("document.querySelector('video').currentTime > 0.3", timeout=20_000)
+    wait_until(page, "document.querySelector('video').currentTime > 0.3", timeout=20_000)
     assert page.evaluate("document.querySelector('video').videoHeight") == 480

@@ -7,6 +7,7 @@ import re
 from playwright.sync_api import expect
 
 from cloud.accounts.models import Role
+from tests.browser.conftest import wait_until
 from tests.browser.test_account_journeys import solve_captcha
 from tests.conftest import CREDIT_CODES, TESTDATA
 
@@ -59,7 +60,7 @@ def test_register_verify_upload_review_and_download(page, browser, app, auth, li
     log_in(admin, ADMIN)
     admin.goto("/admin/institutions")
     expect(admin.get_by_text("长沙市芙蓉区科学技术协会")).to_be_visible()
-    admin.wait_for_function("document.querySelector('img.licence').naturalWidth > 0")
+    wait_until(admin, "document.querySelector('img.licence').naturalWidth > 0")
     admin.get_by_role("button", name="通过认证").click()
     expect(admin.get_by_text("暂无待审核的机构认证申请")).to_be_visible()
 
@@ -79,7 +80,7 @@ def test_register_verify_upload_review_and_download(page, browser, app, auth, li
     log_in(reviewer, REVIEWER)
     reviewer.goto("/review")
     reviewer.get_by_role("link", name="防溺水安全挂图").click()
-    reviewer.wait_for_function("document.querySelector('img.preview').naturalWidth > 0")
+    wait_until(reviewer, "document.querySelector('img.preview').naturalWidth > 0")
     reviewer.get_by_role("button", name="领取审核").click()
     reviewer.get_by_label("不通过原因（必填）").fill("标题应注明适用人群")
     reviewer.get_by_role("button", name="不通过").click()

@@ -10,6 +10,7 @@ from pypdf import PdfReader
 from cloud.accounts.models import Role, UserRole
 from cloud.extensions import db
 from cloud.stations.service import today
+from tests.browser.conftest import wait_until
 from tests.browser.test_resource_center_journey import publish
 from tests.conftest import TESTDATA
 from tests.support.stations import make_staff_tree
@@ -69,7 +70,7 @@ def test_an_e_station_from_application_to_plaque(page, app, auth, client, live_s
     expect(page.get_by_test_id("station-state")).to_have_text("待县级审核")
     expect(page.locator("img[alt='有场所的照片 1']")).to_be_visible()
     expect(page.locator("img[alt='有活动的照片 1']")).to_have_count(0)
-    page.wait_for_function("document.querySelector(\"img[alt='有场所的照片 1']\").naturalWidth > 0")
+    wait_until(page, "document.querySelector(\"img[alt='有场所的照片 1']\").naturalWidth > 0")
 
     # 2. The county reviews, with its on-site check.
     login(page, "staff410102")

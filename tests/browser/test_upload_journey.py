@@ -4,6 +4,7 @@ import re
 
 from playwright.sync_api import expect
 
+from tests.browser.conftest import wait_until
 from tests.conftest import TESTDATA
 
 PHONE = "13600136000"
@@ -51,7 +52,7 @@ def test_upload_video_and_psd_and_see_renditions(page, auth, runner):
     expect(files.locator('tr[data-role="sd"]')).to_contain_text("270×480")
     expect(files.locator('tr[data-role="source"]')).to_contain_text("1080×1920")
     # the SD rendition really plays in Chromium
-    page.wait_for_function("document.querySelector('video').readyState >= 1")
+    wait_until(page, "document.querySelector('video').readyState >= 1")
     assert page.evaluate("document.querySelector('video').videoHeight") == 480
 
     upload(page, "挂图", f"{TESTDATA}/psd/psdtools_300dpi.psb", "高精度挂图测试")
@@ -59,7 +60,7 @@ def test_upload_video_and_psd_and_see_renditions(page, auth, runner):
     source = page.get_by_test_id("files").locator('tr[data-role="source"]')
     expect(source).to_contain_text("100×150")
     expect(source).to_contain_text("300 dpi")
-    page.wait_for_function("document.querySelector('img.preview').naturalWidth > 0")
+    wait_until(page, "document.querySelector('img.preview').naturalWidth > 0")
 
     page.goto("/my/uploads")
     expect(page.get_by_role("link", name="竖屏视频测试")).to_be_visible()

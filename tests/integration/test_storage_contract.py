@@ -511,10 +511,11 @@ def test_content_disposition_keeps_chinese_names():
 @pytest.mark.parametrize(
     ("filename", "expected_name", "expected_fallback"),
     [
-        ("../../etc/passwd", "passwd", "passwd"),
-        ("C:\\Users\\x\\report.pdf", "report.pdf", "report.pdf"),
-        ("a\r\nSet-Cookie: x=1.txt", "aSet-Cookie: x=1.txt", "aSet-Cookie: x=1.txt"),
-        ('say "hi".txt', 'say "hi".txt', "say hi.txt"),
+        # A name is never a path: separators become full-width look-alikes (and "_" in ASCII).
+        ("../../etc/passwd", "／..／etc／passwd", "_.._etc_passwd"),
+        ("C:\\Users\\x\\report.pdf", "C：＼Users＼x＼report.pdf", "C__Users_x_report.pdf"),
+        ("a\r\nSet-Cookie: x=1.txt", "aSet-Cookie： x=1.txt", "aSet-Cookie_ x=1.txt"),
+        ('say "hi".txt', "say ＂hi＂.txt", "say hi.txt"),
         ("50%.txt", "50%.txt", "50.txt"),
         ("café.mp4", "café.mp4", "cafe.mp4"),
         ("\u202egpj.exe", "gpj.exe", "gpj.exe"),

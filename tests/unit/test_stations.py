@@ -378,3 +378,12 @@ def test_the_storage_sweep_keeps_station_photos(app, tree, auth, client):
     db.session.commit()
     swept = unreferenced_files(delta(seconds=-60))
     assert stray.id in swept and photo.stored_file_id not in swept
+
+
+def test_typed_text_is_stored_without_invisible_characters(tree):
+    fields = application(name="科普\u202e站\u200b点e站", venue="活动室\x00\u2066 60 平方米\r\n二楼")
+    station, _ = service.apply(manager(), fields)
+    assert station.name == "科普站点e站"
+    assert station.venue == "活动室 60 平方米\n二楼"
+    with pytest.raises(ValidationFailed, match="站点名称"):
+        service.apply(manager("13900139001"), application(phone="13900139001", name="\u200b\u202e"))
