@@ -18,6 +18,7 @@ from cloud.stations.models import (
     StationEvent,
     StationPhoto,
 )
+from cloud.stats.models import ShareLink, UsageDaily, UsageEvent, UserUsageDaily
 from cloud.uploads.models import Upload
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "ResourceFile",
     "ReviewDecision",
     "SearchLog",
+    "ShareLink",
     "SmsMessage",
     "StaffAssignment",
     "Station",
@@ -45,6 +47,9 @@ __all__ = [
     "StationPhoto",
     "StoredFile",
     "Upload",
+    "UsageDaily",
+    "UsageEvent",
     "User",
     "UserRole",
+    "UserUsageDaily",
 ]
