@@ -167,6 +167,7 @@ def test_my_shares_lists_visits_per_month_and_resource(app, auth, client, people
             ("2026-11", [(image, 4)], 4),
             ("2026-10", [(image, 3), (second, 3)], 6),  # a tie: in order of the resources
         ]
+    assert 'data-testid="my-shares"' in client.get("/account/").get_data(as_text=True)
     page = client.get("/my/shares").get_data(as_text=True)
     assert "2026 年 11 月 · 共 4 次" in page and "2026 年 10 月 · 共 6 次" in page
     assert "夏天的树" in page and "春天的花" in page
