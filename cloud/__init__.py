@@ -104,6 +104,7 @@ def register_blueprints(app):
         resources,
         review,
         stations,
+        stats,
         uploads,
     )
 
@@ -124,6 +125,7 @@ def register_blueprints(app):
         stations.bp,
         stations.api_bp,
         messages.bp,
+        stats.bp,
         api.bp,
     ):
         app.register_blueprint(blueprint)
@@ -137,6 +139,7 @@ def register_commands(app):
     from cloud.regions.cli import regions_cli
     from cloud.resources.cli import resources_cli, worker_command
     from cloud.stations.cli import stations_cli
+    from cloud.stats.cli import stats_cli
     from cloud.uploads.cli import uploads_cli
 
     app.cli.add_command(users_cli)
@@ -148,3 +151,4 @@ def register_commands(app):
     app.cli.add_command(uploads_cli)
     app.cli.add_command(search_cli)
     app.cli.add_command(stations_cli)
+    app.cli.add_command(stats_cli)

@@ -18,6 +18,7 @@ from cloud.stations.models import (
     StationEvent,
     StationPhoto,
 )
+from cloud.stats.models import ShareLink, UsageDaily, UsageEvent, UserUsageDaily
 from cloud.uploads.models import Upload
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "ResourceFile",
     "ReviewDecision",
     "SearchLog",
+    "ShareLink",
     "SmsMessage",
     "StaffAssignment",
     "Station",
@@ -47,6 +49,9 @@ __all__ = [
     "StationPhoto",
     "StoredFile",
     "Upload",
+    "UsageDaily",
+    "UsageEvent",
     "User",
     "UserRole",
+    "UserUsageDaily",
 ]

@@ -8,6 +8,7 @@ from datetime import date, timedelta
 from flask import current_app
 from sqlalchemy import bindparam, func, insert, select, update
 
+from cloud.catalog import usage
 from cloud.catalog.models import DownloadEvent, PendingIndexUpdate, SearchLog
 from cloud.catalog.tasks import open_index
 from cloud.errors import NotFound, ValidationFailed
@@ -311,18 +312,19 @@ def record_download(user, resource, rf, rendition):
         .limit(1)
     )
     counted = repeat is None
-    db.session.add(
-        DownloadEvent(
-            user_id=user.id,
-            resource_id=resource.id,
-            resource_file_id=rf.id if rf is not None else None,
-            rendition=rendition,
-            region_code=user.region_code,
-            institution_id=user.institution_id,
-            created_at=now,
-            is_counted=counted,
-        )
+    event = DownloadEvent(
+        user_id=user.id,
+        resource_id=resource.id,
+        resource_file_id=rf.id if rf is not None else None,
+        rendition=rendition,
+        region_code=user.region_code,
+        institution_id=user.institution_id,
+        created_at=now,
+        is_counted=counted,
     )
+    db.session.add(event)
+    db.session.flush()
+    usage.announce("download", user=user, resource=resource, counted=counted, at=now, download_event=event)
     if counted:
         db.session.execute(
             update(Resource)
@@ -332,6 +334,13 @@ def record_download(user, resource, rf, rendition):
         note_index_change(resource.id)
     db.session.flush()
     return counted
+
+
+def record_view(user, resource):
+    """Announce that ``user`` (logged in) opened the detail page of ``resource`` (statistics
+    decides what counts). Called after the page is rendered, like ``log_search``."""
+    usage.announce("view", user=user, resource=resource, counted=None, at=utcnow())
+    db.session.flush()
 
 
 def link_seconds():

@@ -46,7 +46,11 @@ def index():
 @bp.get("/resources/<int:resource_id>")
 def detail(resource_id):
     resource = service.published(resource_id)
-    return render_template("catalog/detail.html", resource=resource, related=service.related(resource))
+    html = render_template("catalog/detail.html", resource=resource, related=service.related(resource))
+    if current_user.is_authenticated:
+        service.record_view(current_user.user, resource)  # after rendering, as index() logs searches
+    db.session.commit()  # the view, and the sharer's link if the page made one
+    return html
 
 
 @bp.get("/resources/<int:resource_id>/media/<int:file_id>")
