@@ -30,10 +30,12 @@ def quota_bytes():
 
 
 def stored_bytes(institution_id):
-    """Bytes of the stored files counted against the institution."""
-    return db.session.scalar(
-        select(func.coalesce(func.sum(StoredFile.size), 0)).where(StoredFile.institution_id == institution_id)
-    )
+    """Bytes of the stored files counted against the institution.
+
+    ``int()``: PostgreSQL sums a BIGINT column as NUMERIC, which would reach the JSON as a string.
+    """
+    total = func.coalesce(func.sum(StoredFile.size), 0)
+    return int(db.session.scalar(select(total).where(StoredFile.institution_id == institution_id)))
 
 
 def _unfinished(institution_id):
