@@ -34,7 +34,7 @@ echo "quill $QUILL" > "$dest/VERSION"
 dest=cloud/static/vendor/echarts
 rm -rf "$dest" && mkdir -p "$dest"
 cp "$work/node_modules/echarts/dist/echarts.min.js" "$dest/"
-cp "$work/node_modules/echarts/LICENSE" "$work/node_modules/echarts/NOTICE" "$dest/"
+cp "$work/node_modules/echarts/LICENSE" "$work/node_modules/echarts/NOTICE" "$work/node_modules/echarts/licenses/LICENSE-d3" "$dest/"
 echo "echarts $ECHARTS" > "$dest/VERSION"
 
 echo "vendored: pico $PICO, tus-js-client $TUS, quill $QUILL, echarts $ECHARTS"
