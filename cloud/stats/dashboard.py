@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from sqlalchemy import and_, case, distinct, exists, func, select, true
+from sqlalchemy import and_, case, func, select, true
 
 from cloud.accounts.models import Role, User, UserRole
 from cloud.errors import NotFound, ValidationFailed
@@ -140,15 +140,47 @@ def _period(model, period):
     return and_(model.day >= period.first, model.day <= period.last)
 
 
-def by_kind(prefix, period):
-    """Counts per resource type: ``[(kind, label, {event kind: n, "total": n})]`` for all five types."""
+def use_grid(prefix, period, width):
+    """One scan of the region's roll-ups for the period, grouped by station, child region (the
+    first ``width`` digits of the code) and resource type: ``[(station id, child, kind, counts)]``.
+    The counts by type, per station and per child region are all sums of these rows."""
+    child = func.substr(UsageDaily.region_code, 1, width)
     stmt = (
-        select(UsageDaily.resource_kind, *_kind_sums(UsageDaily))
+        select(UsageDaily.station_id, child, UsageDaily.resource_kind, *_kind_sums(UsageDaily))
         .where(_period(UsageDaily, period), in_region(UsageDaily.region_code, prefix))
-        .group_by(UsageDaily.resource_kind)
+        .group_by(UsageDaily.station_id, child, UsageDaily.resource_kind)
     )
-    found = {row[0]: _counts(row[1:]) for row in db.session.execute(stmt)}
+    return [(row[0], row[1] or "", row[2], _counts(row[3:])) for row in db.session.execute(stmt)]
+
+
+def _add(into, counts):
+    for key, value in counts.items():
+        into[key] += value
+
+
+def by_kind(grid):
+    """Counts per resource type: ``[(kind, label, {event kind: n, "total": n})]`` for all five types."""
+    found = {}
+    for _station, _child, kind, counts in grid:
+        _add(found.setdefault(kind, _zero()), counts)
     return [(kind.value, label, found.get(kind.value, _zero())) for kind, label in KIND_LABELS.items()]
+
+
+def station_use(grid):
+    """{station id: counts} of the use counted toward recognised-at-the-time stations."""
+    use = {}
+    for station_id, _child, _kind, counts in grid:
+        if station_id != NO_STATION:
+            _add(use.setdefault(station_id, _zero()), counts)
+    return use
+
+
+def child_use(grid):
+    """{child region code: counts}."""
+    use = {}
+    for _station, child, _kind, counts in grid:
+        _add(use.setdefault(child, _zero()), counts)
+    return use
 
 
 def by_day(prefix, period):
@@ -160,20 +192,6 @@ def by_day(prefix, period):
     )
     found = {row[0]: _counts(row[1:]) for row in db.session.execute(stmt)}
     return [(day, found.get(day, _zero())) for day in period.days]
-
-
-def station_use(prefix, period):
-    """{station id: counts} of the use counted toward recognised-at-the-time stations of the region."""
-    stmt = (
-        select(UsageDaily.station_id, *_kind_sums(UsageDaily))
-        .where(
-            _period(UsageDaily, period),
-            in_region(UsageDaily.region_code, prefix),
-            UsageDaily.station_id != NO_STATION,
-        )
-        .group_by(UsageDaily.station_id)
-    )
-    return {row[0]: _counts(row[1:]) for row in db.session.execute(stmt)}
 
 
 def recognised_stations(prefix):
@@ -231,34 +249,45 @@ def _resources(ids):
     return {rid: (title, KIND_LABELS.get(kind, kind)) for rid, title, kind in db.session.execute(stmt)}
 
 
-def _is_informant(user_id_column):
-    return exists().where(UserRole.user_id == user_id_column, UserRole.role == Role.INFORMANT)
-
-
-def top_informants(prefix, period, limit=TOP_INFORMANTS):
-    """Informants by 传播量 (the visits of their share links) in the region: ``[(user id, name, n)]``."""
-    visits = func.sum(UserUsageDaily.count)
+def informant_use(prefix, period, width):
+    """One scan of the informants' roll-ups: ``[(user id, child region, 传播量)]`` for every
+    informant with any counted use toward the region in the period (so: active)."""
+    child = func.substr(UserUsageDaily.region_code, 1, width)
+    visits = func.sum(
+        case((UserUsageDaily.event_kind == EventKind.SHARE_VISIT.value, UserUsageDaily.count), else_=0)
+    )
     stmt = (
-        select(UserUsageDaily.user_id, visits)
+        select(UserUsageDaily.user_id, child, visits)
         .where(
             _period(UserUsageDaily, period),
             in_region(UserUsageDaily.region_code, prefix),
-            UserUsageDaily.event_kind == EventKind.SHARE_VISIT,
-            _is_informant(UserUsageDaily.user_id),
+            UserUsageDaily.user_id.in_(_informant_ids()),
         )
-        .group_by(UserUsageDaily.user_id)
-        .order_by(visits.desc(), UserUsageDaily.user_id)
-        .limit(limit)
+        .group_by(UserUsageDaily.user_id, child)
     )
-    rows = db.session.execute(stmt).all()
-    ids = [user_id for user_id, _ in rows]
+    return [(uid, code or "", int(n or 0)) for uid, code, n in db.session.execute(stmt)]
+
+
+def _informant_ids():
+    return select(UserRole.user_id).where(UserRole.role == Role.INFORMANT)
+
+
+def top_informants(rows, limit=TOP_INFORMANTS):
+    """Informants by 传播量 (the visits of their share links): ``[(user id, name, n)]``."""
+    visits = {}
+    for uid, _child, n in rows:
+        visits[uid] = visits.get(uid, 0) + n
+    ranked = sorted(((uid, n) for uid, n in visits.items() if n), key=lambda item: (-item[1], item[0]))[
+        :limit
+    ]
+    ids = [uid for uid, _ in ranked]
     names = {}
     if ids:
         found = db.session.execute(
             select(User.id, User.name, User.username, User.phone).where(User.id.in_(ids))
         )
         names = {uid: name or username or _masked(phone) for uid, name, username, phone in found}
-    return [(uid, names.get(uid, "已注销的用户"), int(n)) for uid, n in rows]
+    return [(uid, names.get(uid, "已注销的用户"), n) for uid, n in ranked]
 
 
 def _masked(phone):
@@ -273,30 +302,26 @@ def children_of(region):
 
 
 def _child_width(region):
-    return {None: 2, 1: 4, 2: 6}[region.level if region else None]
+    """How many digits of a code name the child region (a county's own code for a county)."""
+    return {None: 2, 1: 4}.get(region.level if region else None, 6)
 
 
-def per_child(region, period, stations, use):
+def per_child(region, period, grid, stations, use, informants):
     """Per region one level below ``region`` (not for a county: its children are its stations):
     ``[(Region, counts, recognised, active, informants registered, informants active)]``,
     only the regions with stations, informants or use."""
-    prefix = region.code if region else ""
     width = _child_width(region)
-    child = func.substr(UsageDaily.region_code, 1, width)
-    stmt = (
-        select(child, *_kind_sums(UsageDaily))
-        .where(_period(UsageDaily, period), in_region(UsageDaily.region_code, prefix))
-        .group_by(child)
-    )
-    counts = {row[0]: _counts(row[1:]) for row in db.session.execute(stmt)}
+    counts = child_use(grid)
     recognised, active = {}, {}
     for station in stations:
         code = station.region_code[:width]
         recognised[code] = recognised.get(code, 0) + 1
         if use.get(station.id, {}).get("total"):
             active[code] = active.get(code, 0) + 1
-    registered = informants_registered(prefix, period, width)
-    active_informants = informants_active(prefix, period, width)
+    registered = informants_registered(region.code if region else "", period, width)
+    active_informants = {}
+    for uid, code, _visits in informants:
+        active_informants.setdefault(code, set()).add(uid)
     rows = []
     for r in children_of(region):
         c = r.code
@@ -308,7 +333,7 @@ def per_child(region, period, stations, use):
                     recognised.get(c, 0),
                     active.get(c, 0),
                     registered.get(c, 0),
-                    active_informants.get(c, 0),
+                    len(active_informants.get(c, ())),
                 )
             )
     return rows
@@ -329,7 +354,7 @@ def informants_registered(prefix, period, width=None):
         select(func.count(User.id))
         .select_from(User)
         .outerjoin(Station, and_(Station.id == User.station_id, Station.state.in_(sorted(RECOGNISED_STATES))))
-        .where(User.is_active.is_(True), User.created_at < end, _is_informant(User.id))
+        .where(User.is_active.is_(True), User.created_at < end, User.id.in_(_informant_ids()))
     )
     if prefix:
         stmt = stmt.where(in_region(where, prefix))
@@ -342,17 +367,6 @@ def _grouped(stmt, key):
         return {"": int(db.session.scalar(stmt) or 0)}
     stmt = stmt.add_columns(key).group_by(key)
     return {code or "": int(n) for n, code in db.session.execute(stmt)}
-
-
-def informants_active(prefix, period, width=None):
-    """Informants with any counted use (their own downloads and views, or visits of their share
-    links) in the period, by the region the use counted toward: ``{child prefix: n}``."""
-    stmt = select(func.count(distinct(UserUsageDaily.user_id))).where(
-        _period(UserUsageDaily, period),
-        in_region(UserUsageDaily.region_code, prefix),
-        _is_informant(UserUsageDaily.user_id),
-    )
-    return _grouped(stmt, func.substr(UserUsageDaily.region_code, 1, width) if width else None)
 
 
 @dataclass
@@ -406,15 +420,19 @@ class Dashboard:
 
 
 def build(region, period):
-    """Every figure of the dashboard of ``region`` (None: everywhere) for ``period``."""
+    """Every figure of the dashboard of ``region`` (None: everywhere) for ``period``: a scan of
+    the roll-ups by station × child region × type, one by day, one by resource, one of the
+    informants' roll-ups, and the station and informant tables; never a query per station."""
     prefix = region.code if region else ""
-    kinds = by_kind(prefix, period)
+    width = _child_width(region)
+    grid = use_grid(prefix, period, width)
+    kinds = by_kind(grid)
     totals = _zero()
     for _kind, _label, counts in kinds:
-        for key, value in counts.items():
-            totals[key] += value
+        _add(totals, counts)
     stations = recognised_stations(prefix)
-    use = station_use(prefix, period)
+    use = station_use(grid)
+    informants = informant_use(prefix, period, width)
     is_county = region is not None and region.level >= COUNTY_LEVEL
     return Dashboard(
         region=region,
@@ -423,11 +441,11 @@ def build(region, period):
         days=by_day(prefix, period),
         totals=totals,
         stations=ranking(stations, use),
-        children=[] if is_county else per_child(region, period, stations, use),
+        children=[] if is_county else per_child(region, period, grid, stations, use, informants),
         resources=top_resources(prefix, period),
-        informants=top_informants(prefix, period),
+        informants=top_informants(informants),
         registered=sum(informants_registered(prefix, period).values()),
-        active_informants=sum(informants_active(prefix, period).values()),
+        active_informants=len({uid for uid, _child, _n in informants}),
     )
 
 
