@@ -3,8 +3,8 @@ month or a range of days, read from the daily roll-ups.
 
 Every figure is a GROUP BY over ``usage_daily`` / ``user_usage_daily`` (or the station and user
 tables) for the whole region at once: a province of 10,000 stations costs the same handful of
-queries as a county. Regions nest by code prefix; a prefix is matched as the index-friendly range
-``code >= prefix AND code < prefix || '~'`` (codes are digits, and ``~`` sorts after them).
+queries as a county. Regions nest by code prefix (``LIKE '41%'``, as everywhere in the project:
+a range ending in a sentinel character would depend on the database's collation).
 """
 
 import math
@@ -119,7 +119,7 @@ def in_region(column, prefix):
     """``column`` lies in the region ``prefix`` ("" for everywhere, use without a region included)."""
     if not prefix:
         return true()
-    return and_(column >= prefix, column < prefix + "~")
+    return column.like(f"{prefix}%")  # prefix: digits only (scope_region checks it)
 
 
 def _kind_sums(model):
