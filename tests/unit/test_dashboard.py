@@ -469,3 +469,15 @@ def test_the_dashboard_reads_a_fixed_number_of_queries(app, client, world):
         counts[who] = len(statements)
     assert counts["admin1"] <= counts["staff410102"] + 3, counts
     assert counts["admin1"] < 30, counts
+
+
+def test_an_empty_region_shows_zeros_and_says_so(app, client):
+    with app.app_context():
+        make_staff_tree()
+    login(client, "staff4201")
+    response = client.get("/stats?month=2026-10")
+    assert response.status_code == 200
+    page = PageFigures(response.get_data(as_text=True))
+    assert page.number("total-download") == page.number("stations-recognised") == 0
+    assert page.json["by_day"]["series"]["view"] == [0] * 31
+    assert "本地区还没有已认定的e站" in response.get_data(as_text=True)
