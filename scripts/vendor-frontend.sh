@@ -7,10 +7,11 @@ cd "$(dirname "$0")/.."
 PICO=2.1.1
 TUS=4.3.1
 QUILL=2.0.3
+ECHARTS=6.1.0
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-(cd "$work" && npm init -y >/dev/null && npm install --no-audit --no-fund --silent "@picocss/pico@$PICO" "tus-js-client@$TUS" "quill@$QUILL")
+(cd "$work" && npm init -y >/dev/null && npm install --no-audit --no-fund --silent "@picocss/pico@$PICO" "tus-js-client@$TUS" "quill@$QUILL" "echarts@$ECHARTS")
 
 dest=cloud/static/vendor/pico
 rm -rf "$dest" && mkdir -p "$dest"
@@ -30,4 +31,10 @@ cp "$work/node_modules/quill/dist/quill.js.LICENSE.txt" "$dest/"
 cp "$work/node_modules/quill/LICENSE" "$dest/LICENSE"
 echo "quill $QUILL" > "$dest/VERSION"
 
-echo "vendored: pico $PICO, tus-js-client $TUS, quill $QUILL"
+dest=cloud/static/vendor/echarts
+rm -rf "$dest" && mkdir -p "$dest"
+cp "$work/node_modules/echarts/dist/echarts.min.js" "$dest/"
+cp "$work/node_modules/echarts/LICENSE" "$work/node_modules/echarts/NOTICE" "$work/node_modules/echarts/licenses/LICENSE-d3" "$dest/"
+echo "echarts $ECHARTS" > "$dest/VERSION"
+
+echo "vendored: pico $PICO, tus-js-client $TUS, quill $QUILL, echarts $ECHARTS"

@@ -7,8 +7,11 @@ from flask_login import current_user, login_required
 from cloud.catalog.service import published
 from cloud.extensions import db
 from cloud.files.serving import send_stored_file
+from cloud.regions.service import ancestry
 from cloud.resources.models import Resource
-from cloud.stats import bp, service, sharing
+from cloud.stations import scope
+from cloud.stations import service as stations_service
+from cloud.stats import bp, dashboard, service, sharing
 
 
 @bp.app_context_processor
@@ -90,3 +93,39 @@ def my_shares():
         db.session.execute(db.select(Resource.id, Resource.title).where(Resource.id.in_(ids))).all()
     )
     return render_template("stats/my_shares.html", months=months, titles=titles)
+
+
+# The staff dashboards (scoped like the e站 registry) and a station's own month-by-month page.
+
+
+@bp.get("/stats")
+@login_required
+def dashboard_page():
+    user = current_user.user
+    region = dashboard.scope_region(user, request.args.get("region"))
+    period = dashboard.parse_period(request.args)
+    board = dashboard.build(region, period)
+    own = scope.staff_region(user) or ""
+    chain = [r for r in ancestry(region.code) if r.code.startswith(own)] if region else []
+    return render_template(
+        "stats/dashboard.html",
+        board=board,
+        chain=chain,
+        events=dashboard.KINDS,
+        query={"month": period.month} if period.month else {"from": period.first, "to": period.last},
+        scope_name=stations_service.association_name(own) or "全国",
+    )
+
+
+@bp.get("/stats/stations/<int:station_id>")
+@login_required
+def station_usage(station_id):
+    station = scope.visible_station(current_user.user, station_id)
+    months = dashboard.station_months(station)
+    return render_template(
+        "stats/dashboard_station.html",
+        station=station,
+        months=months,
+        events=dashboard.KINDS,
+        chart=dashboard.months_chart(months),
+    )
