@@ -140,7 +140,9 @@ def test_fifty_parallel_wrong_logins_from_one_address_get_at_most_the_limit_thro
     assert 1 <= statuses.count(401) <= 20, Counter(statuses)
     by_name = Counter(name for (_, name), s in zip(attempts, statuses, strict=True) if s == 401)
     assert max(by_name.values()) <= 10  # "10 per 15 minutes" per account name
-    pids = {line.split()[0] for line in access_log.read_text().splitlines() if "/auth/token" in line}
+    # Both endpoints' requests: on a loaded machine one process may accept most of one kind.
+    lines = access_log.read_text().splitlines()
+    pids = {line.split()[0] for line in lines if "/auth/token" in line or "/account/login" in line}
     assert len(pids) == 2, "the burst did not reach both worker processes"
 
 
