@@ -15,6 +15,7 @@ def worker_command(workers):
     """Run a task-queue worker (more can run on other machines against the same queue)."""
     from cloud.queue import huey, queue_name
     from cloud.resources.tasks import recover_lost_work
+    from cloud.stats import tasks as _stats_tasks  # noqa: F401  (registers the periodic monthly reports)
 
     # Jobs a killed worker left "running" would otherwise wait for their lease to run out.
     requeued = recover_lost_work()["stale"]

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 from openpyxl import load_workbook
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from cloud.accounts.models import Role, User
 from cloud.extensions import db
@@ -341,3 +341,61 @@ def test_a_rebuild_of_the_roll_ups_gives_the_same_report(app, world, runner):
         assert (report.to_csv(report.build("41", MONTH)), report.summary(report.build("41", MONTH))) == before
         ids = db.session.scalars(select(Station.id)).all()
         assert len(ids) == 7
+
+
+def staff(app, auth, phone, region):
+    from cloud.stations.models import StaffAssignment
+
+    user_id = auth.create(Role.STAFF, phone=phone)
+    with app.app_context():
+        db.session.add(StaffAssignment(user_id=user_id, region_code=region))
+        db.session.commit()
+    return auth.token(phone)
+
+
+def test_the_periodic_task_twice_leaves_one_report_per_region_and_month(app, world, auth, monkeypatch):
+    from cloud.messages.models import Message
+    from cloud.stats import reports, tasks
+    from cloud.stats.models import MonthlyReport
+
+    staff(app, auth, "13200000001", "4101")
+    monkeypatch.setattr(tasks, "today", lambda: date(2026, 11, 1))
+    with app.app_context():
+        assert tasks.make_last_months_reports() == ["41", "43", "4101", "4102", "4301"]
+        assert tasks.make_last_months_reports() == []
+        # A second worker that did not see the first one's row still leaves one.
+        monkeypatch.setattr(reports, "find", lambda region, month: None)
+        _row, created = reports.generate("4101", MONTH)
+        assert not created
+        monkeypatch.undo()
+        rows = db.session.execute(select(MonthlyReport.region_code, MonthlyReport.month)).all()
+        assert sorted(rows) == sorted((code, MONTH) for code in ("41", "43", "4101", "4102", "4301"))
+        assert db.session.scalar(select(func.count(Message.id)).where(Message.title.contains(MONTH))) == 1
+
+
+def test_reports_and_figures_through_the_api_stay_in_scope(app, client, world, auth):
+    from cloud.stats import reports
+
+    county = staff(app, auth, "13200000002", "410102")
+    other = staff(app, auth, "13200000003", "410103")
+    with app.app_context():
+        own, _ = reports.generate("410102", MONTH)
+        theirs, _ = reports.generate("410103", MONTH, "csv")
+        db.session.commit()
+        own_id, theirs_id = own.id, theirs.id
+    listed = client.get("/api/v1/reports", headers=county).get_json()["items"]
+    assert [item["id"] for item in listed] == [own_id]
+    response = client.get(f"/api/v1/reports/{own_id}/file", headers=county)
+    assert response.status_code == 200
+    assert (
+        load_workbook(io.BytesIO(response.data))["汇总"]["B5"].value
+        == EXPECTED["410102"]["recognised_in_month"]
+    )
+    assert client.get(f"/api/v1/reports/{theirs_id}/file", headers=county).status_code == 404
+    assert client.get(f"/api/v1/reports/{theirs_id}/file", headers=other).data.startswith(b"\xef\xbb\xbf")
+    assert client.get("/api/v1/reports?region=410103", headers=county).status_code == 404
+    summary = client.get(f"/api/v1/stats/summary?region=410102&month={MONTH}", headers=county)
+    assert summary.status_code == 200 and summary.get_json()["totals"] == EXPECTED["410102"]
+    assert client.get(f"/api/v1/stats/summary?region=4101&month={MONTH}", headers=county).status_code == 404
+    assert client.get(f"/api/v1/stats/summary?region=410103&month={MONTH}", headers=county).status_code == 404
+    assert client.get("/api/v1/stats/summary?region=410102&month=10", headers=county).status_code == 422
