@@ -12,12 +12,14 @@ from datetime import date, timedelta
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from cloud.errors import NotFound
+from cloud.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from cloud.extensions import db
 from cloud.files.service import store_file
 from cloud.messages.service import notify
+from cloud.models_base import utcnow
+from cloud.regions.models import Region
 from cloud.stations import scope
-from cloud.stations.models import StaffAssignment, Station
+from cloud.stations.models import StaffAssignment, Station, StationActivity
 from cloud.stats import report
 from cloud.stats.models import MonthlyReport
 
@@ -113,3 +115,63 @@ def overdue(month, today):
     first = date.fromisoformat(f"{month}-01")
     following = (first + timedelta(days=32)).replace(day=3)
     return today > following
+
+
+def submit(actor, row, *, note="", highlight_ids=()):
+    """报送: the city's staff submit their city's report to the province, once, with an optional
+    note and chosen highlight activities (亮点活动 of that city and month). Raises
+    PermissionDenied (not this city's staff), ValidationFailed (a foreign activity), Conflict
+    (already submitted)."""
+    if len(row.region_code) != 4 or scope.staff_region(actor) != row.region_code:
+        raise PermissionDenied("只有本市科协可以报送本市的月度报表")
+    if row.submitted_at is not None:
+        raise Conflict("本月报表已报送")
+    first, last = report.month_days(row.month)
+    ids = sorted({int(i) for i in highlight_ids})
+    if ids:
+        found = db.session.scalars(
+            select(StationActivity.id)
+            .join(Station, Station.id == StationActivity.station_id)
+            .where(
+                StationActivity.id.in_(ids),
+                StationActivity.highlighted_at.is_not(None),
+                StationActivity.held_on >= first,
+                StationActivity.held_on <= last,
+                Station.region_code.like(f"{row.region_code}%"),
+            )
+        ).all()
+        if sorted(found) != ids:
+            raise ValidationFailed("所选亮点活动不属于本市本月", details={"field": "highlight_ids"})
+    row.submitted_at = utcnow()
+    row.submitted_by_id = actor.id
+    row.submission_note = (note or "").strip()[:2000]
+    row.highlight_ids = ",".join(str(i) for i in ids)
+    db.session.flush()
+    return row
+
+
+def submission_status(province_code, month, today):
+    """The province's view of 报送: ``[(city code, name, report row or None, state label)]`` for
+    each of its cities, the state one of 已报送 / 未报送 / 逾期未报送 (after the 3rd, Beijing)."""
+    month = report.parse_month(month)
+    cities = db.session.execute(
+        select(Region.code, Region.name).where(Region.parent_code == province_code).order_by(Region.code)
+    ).all()
+    kept = {
+        row.region_code: row
+        for row in db.session.scalars(
+            select(MonthlyReport).where(
+                MonthlyReport.month == month, MonthlyReport.region_code.like(f"{province_code}__")
+            )
+        )
+    }
+    late = overdue(month, today)
+    result = []
+    for code, name in cities:
+        row = kept.get(code)
+        if row is not None and row.submitted_at is not None:
+            label = "已报送"
+        else:
+            label = "逾期未报送" if late else "未报送"
+        result.append((code, name, row, label))
+    return result

@@ -15,6 +15,7 @@ from cloud.institutions.models import Institution
 from cloud.resources.models import Resource
 from cloud.stations.models import Station, StationActivity, StationEvent
 from cloud.stats import report, service, sharing
+from tests.conftest import csrf_token
 
 MONTH = "2026-10"
 
@@ -399,3 +400,91 @@ def test_reports_and_figures_through_the_api_stay_in_scope(app, client, world, a
     assert client.get(f"/api/v1/stats/summary?region=4101&month={MONTH}", headers=county).status_code == 404
     assert client.get(f"/api/v1/stats/summary?region=410103&month={MONTH}", headers=county).status_code == 404
     assert client.get("/api/v1/stats/summary?region=410102&month=10", headers=county).status_code == 422
+
+
+def login_staff(app, auth, phone, region):
+    staff(app, auth, phone, region)
+    assert auth.login(phone).status_code == 302
+
+
+def test_a_countys_staff_cannot_read_another_countys_report_on_the_pages(app, client, world, auth):
+    from cloud.stats import reports
+
+    with app.app_context():
+        own, _ = reports.generate("410102", MONTH)
+        theirs, _ = reports.generate("410103", MONTH)
+        city, _ = reports.generate("4101", MONTH)
+        db.session.commit()
+        own_id, theirs_id, city_id = own.id, theirs.id, city.id
+    login_staff(app, auth, "13200000004", "410102")
+    page = client.get("/stats/reports")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert f'data-testid="report-{own_id}"' in html
+    assert f'data-testid="report-{theirs_id}"' not in html and f'data-testid="report-{city_id}"' not in html
+    assert "<script>" not in html and "style=" not in html
+    assert client.get(f"/stats/reports/{own_id}/file").status_code == 200
+    assert client.get(f"/stats/reports/{theirs_id}/file").status_code == 404
+    assert client.get(f"/stats/reports/{city_id}/file").status_code == 404
+    token = csrf_token(client, "/stats/reports")
+    response = client.post(
+        "/stats/reports/generate", data={"csrf_token": token, "month": MONTH, "region": "410103"}
+    )
+    assert response.status_code == 302
+    assert "地区不存在" in client.get("/stats/reports").get_data(as_text=True)
+    with app.app_context():
+        assert reports.find("410103", MONTH).id == theirs_id  # nothing new was made for them
+
+
+def test_nobody_but_staff_sees_the_reports_page(app, client, world, auth):
+    assert auth.login("13100000001", "secret123").status_code == 302  # a station login
+    assert client.get("/stats/reports").status_code == 404
+
+
+def test_the_city_generates_and_submits_and_the_province_sees_it(app, client, world, auth, monkeypatch):
+    from cloud.stations import service as stations_service
+    from cloud.stats.models import MonthlyReport
+
+    login_staff(app, auth, "13200000005", "4101")
+    token = csrf_token(client, "/stats/reports")
+    response = client.post(
+        "/stats/reports/generate", data={"csrf_token": token, "month": MONTH, "format": "csv"}
+    )
+    assert response.status_code == 302
+    html = client.get("/stats/reports").get_data(as_text=True)
+    assert "报送省科协" in html and "秋季防疫讲座" in html and "月末展览" not in html  # 月末展览 is 4102's
+    with app.app_context():
+        row = db.session.scalar(select(MonthlyReport).where(MonthlyReport.region_code == "4101"))
+        row_id = row.id
+        highlight = db.session.scalar(
+            select(StationActivity.id).where(StationActivity.title == "秋季防疫讲座")
+        )
+        foreign = db.session.scalar(select(StationActivity.id).where(StationActivity.title == "月末展览"))
+    client.post(
+        f"/stats/reports/{row_id}/submit", data={"csrf_token": token, "highlight_ids": [str(foreign)]}
+    )
+    with app.app_context():
+        assert db.session.get(MonthlyReport, row_id).submitted_at is None
+    client.post(
+        f"/stats/reports/{row_id}/submit",
+        data={"csrf_token": token, "note": "本月情况良好", "highlight_ids": [str(highlight)]},
+    )
+    with app.app_context():
+        row = db.session.get(MonthlyReport, row_id)
+        assert row.submitted_at is not None and row.submission_note == "本月情况良好"
+        assert row.highlight_ids == str(highlight)
+    response = client.post(f"/stats/reports/{row_id}/submit", data={"csrf_token": token})
+    assert "已报送" in client.get(response.headers["Location"]).get_data(as_text=True)
+
+    monkeypatch.setattr(stations_service, "today", lambda: date(2026, 11, 3))
+    auth.logout()
+    login_staff(app, auth, "13200000006", "41")
+    html = client.get(f"/stats/reports?month={MONTH}").get_data(as_text=True)
+    row_4101 = html.split('data-testid="status-4101"')[1].split("</tr>")[0]
+    row_4102 = html.split('data-testid="status-4102"')[1].split("</tr>")[0]
+    assert "已报送" in row_4101 and "本月情况良好" in row_4101
+    assert "未报送" in row_4102 and "逾期" not in row_4102
+    monkeypatch.setattr(stations_service, "today", lambda: date(2026, 11, 4))
+    html = client.get(f"/stats/reports?month={MONTH}").get_data(as_text=True)
+    assert "逾期未报送" in html.split('data-testid="status-4102"')[1].split("</tr>")[0]
+    assert "已报送" in html.split('data-testid="status-4101"')[1].split("</tr>")[0]
