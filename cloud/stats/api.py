@@ -46,6 +46,7 @@ def report_json(row):
     tags=["reports"],
     parameters=[REGION, MONTH],
     response={"type": "object", "properties": {"items": {"type": "array", "items": REPORT_SCHEMA}}},
+    errors=(404,),
 )
 def list_reports():
     user = api_user()
@@ -83,6 +84,7 @@ def report_file(report_id):
             "children": {"type": "array", "items": {"type": "object"}},
         },
     },
+    errors=(404,),
 )
 def stats_summary():
     user = api_user()
