@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, date
+from datetime import date
 
 from sqlalchemy import func, or_, select
 
@@ -149,9 +149,7 @@ def build(region_code, month):
     """The report of ``region_code`` (short code, see ``parse_region``) for ``month`` (YYYY-MM)."""
     month = parse_month(month)
     first, last = month_days(month)
-    # In UTC: SQLite keeps the wall time of whatever zone it is given, so a Beijing-time bound
-    # would be compared with UTC rows eight hours off.
-    start, end = (moment.astimezone(UTC) for moment in day_bounds(first, last))
+    start, end = day_bounds(first, last)
     prefix = region_code
     county = defaultdict(_blank)  # county code -> figures
     names = _county_names(prefix)

@@ -93,7 +93,7 @@ def activity(station, held_on, title, highlighted=False):
 
 
 @pytest.fixture
-def world(app, auth):
+def world(app, client, auth):
     """Two provinces, three cities, four counties, stations recognised, rectifying, revoked and
     unrecognised, informants with and without stations, use in September and October."""
     owner_id = auth.create_uploader(phone="13800138000")
@@ -143,10 +143,7 @@ def world(app, auth):
             service.record_share_visit(link, r1, remote_addr=visitor, user_agent="UA", at=at(2026, 10, 6, 2))
         service.record_share_visit(link, r1, remote_addr="9.9.9.9", user_agent="UA", viewer_id=i1.id,
                                    at=at(2026, 10, 6, 3))  # the sharer's own visit  # fmt: skip
-        withdrawn_link = sharing.link_for(i1, r2)
-        service.record_share_visit(
-            withdrawn_link, r3, remote_addr="4.4.4.4", user_agent="UA", at=at(2026, 10, 7, 2)
-        )
+        withdrawn_token = sharing.link_for(i1, r3).token
         service.record_download(c1, r2, counted=True, at=at(2026, 10, 10, 2))
         service.record_download(d1, r1, counted=True, at=at(2026, 10, 11, 2))
         service.record_view(i3, r3, at=at(2026, 10, 12, 2))
@@ -165,12 +162,15 @@ def world(app, auth):
         activity(a, date(2026, 9, 9), "九月活动", highlighted=True)
         activity(e, date(2026, 10, 31), "月末展览", highlighted=True)
         db.session.commit()
-        return {
+        ids = {
             "r1": r1.id,
             "r2": r2.id,
             "r3": r3.id,
             "stations": {s.name[3]: s.id for s in (a, b, c, d, e, g, f)},
         }
+    # A visit of the withdrawn resource's share link: the neutral 已下架 page, not counted.
+    assert client.get(f"/s/{withdrawn_token}").status_code == 410
+    return ids
 
 
 def figures(**given):
@@ -185,7 +185,7 @@ EXPECTED = {
         recognised_total=2, active_stations=1, inactive_stations=1,
         downloads=3, downloads_article=2, downloads_image=1, station_downloads=3,
         views=1, views_video=1, station_views=1,
-        share_visits=4, share_visits_article=3, share_visits_image=1, station_share_visits=4,
+        share_visits=3, share_visits_article=3, station_share_visits=3,
         activities=2, highlights=1, active_informants=1, registered_informants=1,
     ),
     "410103": figures(
@@ -241,18 +241,18 @@ def test_tables_of_the_report(app, world):
         assert set(rows) == {"中原区甲e站", "中原区乙e站", "二七区丙e站"}
         a, b, c = rows["中原区甲e站"], rows["中原区乙e站"], rows["二七区丙e站"]
         assert (a.number, a.county_name, a.state_label) == ("410102001", "中原区", "已认定")
-        assert (a.downloads, a.views, a.share_visits, a.activities) == (3, 1, 4, 2)
+        assert (a.downloads, a.views, a.share_visits, a.activities) == (3, 1, 3, 2)
         assert (b.state_label, b.downloads, b.views, b.share_visits, b.activities) == ("整改中", 0, 0, 0, 0)
         assert (c.state_label, c.downloads, c.views) == ("已撤销", 1, 0)
         assert city.by_kind[0][:2] == ("article", "图文")
         by_kind = {row[0]: row[2:] for row in city.by_kind}
-        assert by_kind == {"article": (3, 0, 3), "image": (1, 1, 1), "video": (1, 1, 0),
+        assert by_kind == {"article": (3, 0, 3), "image": (1, 1, 0), "video": (1, 1, 0),
                            "wallchart": (0, 0, 0), "audio": (0, 0, 0)}  # fmt: skip
         top = [(row[1], row[4:]) for row in report.build("41", MONTH).top_resources]
         assert top == [
             (world["r1"], (3, 1, 3, 7)),
-            (world["r3"], (1, 1, 1, 3)),
             (world["r2"], (1, 1, 0, 2)),
+            (world["r3"], (1, 1, 0, 2)),
         ]
         highlights = report.build("41", MONTH).highlights
         assert [(h["title"], h["station_number"]) for h in highlights] == [
@@ -294,7 +294,7 @@ def test_xlsx_reads_back_with_numbers_as_numbers(app, world, runner, tmp_path):
     summary = {row[0]: row[1] for row in book["汇总"].iter_rows(min_row=2, values_only=True)}
     assert summary["月份"] == MONTH
     assert summary["下载量"] == 5 and isinstance(summary["下载量"], int)
-    assert summary["传播量"] == 4 and summary["累计认定e站（月末）"] == 3 and summary["活跃e站"] == 2
+    assert summary["传播量"] == 3 and summary["累计认定e站（月末）"] == 3 and summary["活跃e站"] == 2
     children = book["下级汇总（市）"]
     assert children.freeze_panes == "A2"
     header = [cell.value for cell in children[1]]
@@ -303,7 +303,7 @@ def test_xlsx_reads_back_with_numbers_as_numbers(app, world, runner, tmp_path):
     assert rows[-1][0] == "合计" and rows[-1][column] == sum(r[column] for r in rows[:-1]) == 5
     stations = list(book["e站明细"].iter_rows(values_only=True))
     assert stations[0][0] == "e站编号"
-    assert ("410102001", "中原区甲e站", "中原区", "已认定", 3, 1, 4, 2) in stations
+    assert ("410102001", "中原区甲e站", "中原区", "已认定", 3, 1, 3, 2) in stations
     assert book["e站明细"].column_dimensions["B"].width == 36
     highlights = list(book["亮点活动"].iter_rows(min_row=2, values_only=True))
     assert [h[5] for h in highlights] == ["秋季防疫讲座", "月末展览"]
@@ -318,7 +318,7 @@ def test_csv_has_a_bom_and_the_station_table(app, world, runner, tmp_path):
     assert data.startswith(b"\xef\xbb\xbf")
     lines = data.decode("utf-8-sig").splitlines()
     assert "下载量,5" in lines
-    assert "410102001,中原区甲e站,中原区,已认定,3,1,4,2" in lines
+    assert "410102001,中原区甲e站,中原区,已认定,3,1,3,2" in lines
     child = next(line for line in lines if line.startswith("410103,"))
     values = child.split(",")[2:]
     assert [int(v) for v in values] == list(EXPECTED["410103"].values())
@@ -364,10 +364,18 @@ def test_the_periodic_task_twice_leaves_one_report_per_region_and_month(app, wor
     with app.app_context():
         assert tasks.make_last_months_reports() == ["41", "43", "4101", "4102", "4301"]
         assert tasks.make_last_months_reports() == []
-        # A second worker that did not see the first one's row still leaves one.
-        monkeypatch.setattr(reports, "find", lambda region, month: None)
-        _row, created = reports.generate("4101", MONTH)
-        assert not created
+        kept = reports.find("4101", MONTH)
+        # A second worker that looked before the first one's row was there: the UNIQUE
+        # constraint refuses its row, and it answers with the first one's.
+        real_find, looks = reports.find, []
+
+        def find_late(*args):
+            looks.append(args)
+            return None if len(looks) == 1 else real_find(*args)
+
+        monkeypatch.setattr(reports, "find", find_late)
+        row, created = reports.generate("4101", MONTH)
+        assert (row.id, created, len(looks)) == (kept.id, False, 2)
         monkeypatch.undo()
         rows = db.session.execute(select(MonthlyReport.region_code, MonthlyReport.month)).all()
         assert sorted(rows) == sorted((code, MONTH) for code in ("41", "43", "4101", "4102", "4301"))
