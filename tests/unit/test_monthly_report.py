@@ -354,6 +354,15 @@ def staff(app, auth, phone, region):
     return auth.token(phone)
 
 
+def test_the_periodic_task_runs_on_the_first_of_the_month():
+    from cloud.stats import tasks
+
+    task = tasks.monthly_reports_periodically.task_class()
+    assert task.validate_datetime(datetime(2026, 11, 1, 1, 10))
+    assert not task.validate_datetime(datetime(2026, 11, 2, 1, 10))
+    assert not task.validate_datetime(datetime(2026, 11, 1, 2, 10))
+
+
 def test_the_periodic_task_twice_leaves_one_report_per_region_and_month(app, world, auth, monkeypatch):
     from cloud.messages.models import Message
     from cloud.stats import reports, tasks
@@ -428,6 +437,7 @@ def test_a_countys_staff_cannot_read_another_countys_report_on_the_pages(app, cl
     page = client.get("/stats/reports")
     assert page.status_code == 200
     html = page.get_data(as_text=True)
+    assert 'data-testid="nav-reports"' in client.get("/stations").get_data(as_text=True)
     assert f'data-testid="report-{own_id}"' in html
     assert f'data-testid="report-{theirs_id}"' not in html and f'data-testid="report-{city_id}"' not in html
     assert "<script>" not in html and "style=" not in html
