@@ -158,9 +158,14 @@ def build(region_code, month):
     stations = {
         row.id: row
         for row in db.session.execute(
-            select(Station.id, Station.number, Station.name, Station.region_code).where(
-                _like(Station.region_code, prefix)
-            )
+            select(
+                Station.id,
+                Station.number,
+                Station.name,
+                Station.region_code,
+                Station.state,
+                Station.created_at,
+            ).where(_like(Station.region_code, prefix))
         )
     }
     state_at_end = {}
@@ -181,6 +186,19 @@ def build(region_code, month):
             county[code]["rectified_in_month"] += 1
         elif action == "revoke":
             county[code]["revoked_in_month"] += 1
+    # A station with no audit trail at all (rows written before it existed) is taken as it is now,
+    # from the month it was created in.
+    audited = set(
+        db.session.scalars(
+            select(StationEvent.station_id)
+            .join(Station, Station.id == StationEvent.station_id)
+            .where(_like(Station.region_code, prefix))
+            .distinct()
+        )
+    )
+    for station_id, station in stations.items():
+        if station_id not in audited and station.created_at < end:
+            state_at_end[station_id] = station.state
     recognised = {sid for sid, state in state_at_end.items() if state in RECOGNISED_STATES}
 
     # Use, per county × station × type × kind of event.

@@ -265,6 +265,21 @@ def test_tables_of_the_report(app, world):
         ]
 
 
+def test_a_station_without_an_audit_trail_counts_as_it_is_now(app, world):
+    with app.app_context():
+        common = {"facility_type": "学校", "region_code": "410102", "address": "某路", "manager_name": "李四",
+                  "manager_phone": "13900139001", "state": "recognised"}  # fmt: skip
+        old = Station(name="旧e站", number="410102009", created_at=at(2026, 7, 1), **common)
+        new = Station(name="新e站", number="410102010", **common)
+        db.session.add_all([old, new])
+        db.session.commit()
+        totals = report.build("410102", MONTH).totals
+        assert (
+            totals["recognised_total"] == EXPECTED["410102"]["recognised_total"] + 1
+        )  # not the one made today
+        assert totals["inactive_stations"] == EXPECTED["410102"]["inactive_stations"] + 1
+
+
 def test_september_is_its_own_month(app, world):
     with app.app_context():
         september = report.build("41", "2026-09").totals
