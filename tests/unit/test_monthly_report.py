@@ -401,6 +401,18 @@ def test_the_periodic_task_twice_leaves_one_report_per_region_and_month(app, wor
         row, created = reports.generate("4101", MONTH)
         assert (row.id, created, len(looks)) == (kept.id, False, 2)
         monkeypatch.undo()
+        db.session.commit()
+        # The loser's file is left to the storage sweep; every kept report's file is not.
+        from datetime import timedelta
+
+        from cloud.files.models import StoredFile
+        from cloud.files.service import unreferenced_files
+
+        swept = unreferenced_files(timedelta(seconds=-60))
+        assert len(swept) == 1
+        kept_files = set(db.session.scalars(select(MonthlyReport.stored_file_id)))
+        assert len(kept_files) == 5 and not kept_files & set(swept)
+        assert db.session.scalar(select(func.count(StoredFile.id))) == 6
         rows = db.session.execute(select(MonthlyReport.region_code, MonthlyReport.month)).all()
         assert sorted(rows) == sorted((code, MONTH) for code in ("41", "43", "4101", "4102", "4301"))
         assert db.session.scalar(select(func.count(Message.id)).where(Message.title.contains(MONTH))) == 1
