@@ -126,6 +126,7 @@ def register_blueprints(app):
         stations.api_bp,
         messages.bp,
         stats.bp,
+        stats.api_bp,
         api.bp,
     ):
         app.register_blueprint(blueprint)

@@ -18,7 +18,7 @@ from cloud.stations.models import (
     StationEvent,
     StationPhoto,
 )
-from cloud.stats.models import ShareLink, UsageDaily, UsageEvent, UserUsageDaily
+from cloud.stats.models import MonthlyReport, ShareLink, UsageDaily, UsageEvent, UserUsageDaily
 from cloud.uploads.models import Upload
 
 __all__ = [
@@ -30,6 +30,7 @@ __all__ = [
     "Institution",
     "InstitutionInvite",
     "Message",
+    "MonthlyReport",
     "PendingIndexUpdate",
     "ProcessingJob",
     "RateLimitHit",

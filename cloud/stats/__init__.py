@@ -14,4 +14,6 @@ def _count_catalog_use(state):
     usage.listen(state.app, on_usage)
 
 
-from cloud.stats import views  # noqa: E402,F401
+from cloud.stats import api, tasks, views  # noqa: E402,F401  (routes and periodic tasks register on import)
+
+api_bp = api.bp

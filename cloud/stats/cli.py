@@ -29,3 +29,24 @@ def rebuild_command(first, last):
     rows = rebuild(first, last)
     db.session.commit()
     click.echo(f"rebuilt {rows} roll-up row(s) for {first} to {last}")
+
+
+@stats_cli.command("monthly-report")
+@click.option("--month", required=True, help="the month, e.g. 2026-10")
+@click.option("--region", required=True, help="province 41 or 410000, city 4101 or 410100, county 410102")
+@click.option("--format", "fmt", type=click.Choice(["xlsx", "csv"]), default="xlsx", show_default=True)
+@click.option("--output", type=click.Path(dir_okay=False, writable=True), help="file to write")
+def monthly_report_command(month, region, fmt, output):
+    """Write a region's monthly report (月度统计报表) as XLSX or CSV."""
+    from cloud.errors import DomainError
+    from cloud.stats import report
+
+    try:
+        built = report.build(report.parse_region(region), month)
+    except DomainError as exc:
+        raise click.UsageError(exc.message) from None
+    data, _content_type, name = report.render(built, fmt)
+    path = output or name
+    with open(path, "wb") as fh:
+        fh.write(data)
+    click.echo(f"wrote {path} ({len(data)} bytes)")

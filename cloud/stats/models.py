@@ -3,7 +3,7 @@ reports read, and the 传播量 share links."""
 
 import enum
 
-from sqlalchemy import Date, ForeignKey, Index, String, UniqueConstraint, true
+from sqlalchemy import Date, ForeignKey, Index, String, Text, UniqueConstraint, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from cloud.extensions import db
@@ -149,3 +149,33 @@ class UserUsageDaily(db.Model):
 
     def __repr__(self):
         return f"<UserUsageDaily {self.day} {self.user_id} {self.resource_id} {self.event_kind} {self.count}>"
+
+
+class MonthlyReport(db.Model):
+    """A region's monthly report, generated once and kept for download (one per region and month).
+
+    ``region_code`` is the short code (41, 4101, 410102); ``month`` is ``YYYY-MM``. The stored file
+    is the XLSX or CSV the report was generated as. ``submitted_at`` is the city's 报送 to the
+    province, with its note and the highlight activities it chose.
+    """
+
+    __tablename__ = "monthly_report"
+    __table_args__ = (UniqueConstraint("region_code", "month", name="uq_monthly_report_region_month"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    region_code: Mapped[str] = mapped_column(ForeignKey("region.code"))
+    month: Mapped[str] = mapped_column(String(7))
+    format: Mapped[str] = mapped_column(String(8))
+    stored_file_id: Mapped[int] = mapped_column(ForeignKey("stored_file.id"))
+    created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    submitted_at: Mapped[object | None] = mapped_column(UTCDateTime)
+    submitted_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    submission_note: Mapped[str] = mapped_column(Text, default="")
+    highlight_ids: Mapped[str] = mapped_column(String(1000), default="")  # comma-separated activity ids
+
+    stored_file = relationship("StoredFile", lazy="joined")
+    region = relationship("Region", lazy="joined")
+
+    def __repr__(self):
+        return f"<MonthlyReport {self.id} {self.region_code} {self.month}>"

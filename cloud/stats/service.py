@@ -16,7 +16,7 @@ import calendar
 import hashlib
 import hmac
 from collections import defaultdict
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import delete, func, insert, select
@@ -41,7 +41,9 @@ def day_bounds(first, last):
     """The UTC instants at which Beijing day ``first`` begins and the day after ``last`` begins."""
     start = datetime.combine(first, datetime.min.time(), BEIJING)
     end = datetime.combine(last + timedelta(days=1), datetime.min.time(), BEIJING)
-    return start, end
+    # In UTC: SQLite stores the wall time of whatever zone a value has, so a Beijing-time bound
+    # would be compared with the UTC rows eight hours off.
+    return start.astimezone(UTC), end.astimezone(UTC)
 
 
 def month_days(month):

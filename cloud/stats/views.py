@@ -1,17 +1,18 @@
 """传播量 pages: the share panel on a resource page, its QR code, the public shared page and its
 media, and 我的传播."""
 
-from flask import Response, render_template, request, url_for
+from flask import Response, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from cloud.catalog.service import published
+from cloud.errors import DomainError, NotFound, ValidationFailed
 from cloud.extensions import db
 from cloud.files.serving import send_stored_file
 from cloud.regions.service import ancestry
 from cloud.resources.models import Resource
 from cloud.stations import scope
 from cloud.stations import service as stations_service
-from cloud.stats import bp, dashboard, service, sharing
+from cloud.stats import bp, dashboard, report, reports, service, sharing
 
 
 @bp.app_context_processor
@@ -129,3 +130,92 @@ def station_usage(station_id):
         events=dashboard.KINDS,
         chart=dashboard.months_chart(months),
     )
+
+
+# 月度统计报表: the staff's reports page, generating one now, the file, and the city's 报送.
+
+
+def _staff():
+    user = current_user.user
+    if scope.staff_region(user) is None and not scope.sees_everything(user):
+        raise NotFound()
+    return user
+
+
+@bp.get("/stats/reports")
+@login_required
+def reports_page():
+    user = _staff()
+    own = scope.staff_region(user)
+    month = request.args.get("month") or reports.previous_month(stations_service.today())
+    try:
+        month = report.parse_month(month)
+    except DomainError as exc:
+        flash(exc.message, "error")
+        month = reports.previous_month(stations_service.today())
+    rows = reports.in_scope(user)
+    pending = []
+    if own and len(own) == 4:
+        for row in rows:
+            if row.region_code == own and row.submitted_at is None:
+                pending.append((row, report.build(own, row.month).highlights))
+    status = None
+    if own and len(own) == 2:
+        status = reports.submission_status(own, month, stations_service.today())
+    return render_template(
+        "stats/reports.html",
+        rows=rows,
+        month=month,
+        own=own,
+        pending=pending,
+        status=status,
+        region_name=report.region_name(own) if own else "全国",
+    )
+
+
+@bp.post("/stats/reports/generate")
+@login_required
+def generate_report():
+    user = _staff()
+    try:
+        region = reports.visible_region(user, request.form.get("region") or scope.staff_region(user) or "")
+        fmt = request.form.get("format", "xlsx")
+        if fmt not in report.FORMATS:
+            raise ValidationFailed("格式应为 xlsx 或 csv")
+        row, created = reports.generate(region, request.form.get("month", ""), fmt, actor=user)
+    except DomainError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+        return redirect(url_for("stats.reports_page"))
+    db.session.commit()
+    flash("报表已生成" if created else "该月报表已存在，可直接下载", "success")
+    return redirect(url_for("stats.reports_page", month=row.month))
+
+
+@bp.get("/stats/reports/<int:report_id>/file")
+@login_required
+def report_file(report_id):
+    row = reports.visible(current_user.user, report_id)
+    return send_stored_file(
+        row.stored_file,
+        mimetype=report.FORMATS[row.format][0],
+        as_attachment=True,
+        download_name=row.stored_file.original_name,
+    )
+
+
+@bp.post("/stats/reports/<int:report_id>/submit")
+@login_required
+def submit_report(report_id):
+    user = _staff()
+    row = reports.visible(user, report_id)
+    try:
+        ids = [int(v) for v in request.form.getlist("highlight_ids") if v.isascii() and v.isdigit()]
+        reports.submit(user, row, note=request.form.get("note", ""), highlight_ids=ids)
+    except DomainError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+        return redirect(url_for("stats.reports_page"))
+    db.session.commit()
+    flash("已报送省科协", "success")
+    return redirect(url_for("stats.reports_page", month=row.month))
