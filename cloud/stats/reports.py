@@ -77,7 +77,7 @@ def generate_all(month):
                 notify(
                     assignment.user,
                     f"{month} 月度统计报表已生成",
-                    f"{row.region.name}{month}月度统计报表已生成，请核对后于次月3日前报送省科协。",
+                    f"{row.region.name}{month}月度统计报表已生成，请核对后于本月3日前报送省科协。",
                     link="/stats/reports",
                 )
     db.session.flush()
