@@ -40,5 +40,5 @@ lint: $(VENV)/.dev-deps
 test: $(VENV)/.dev-deps
 	scripts/install-system.sh test
 	$(MAKE) lint
-	$(BIN)/python -m pytest
-	$(BIN)/python -m tests.support.postgres -- $(BIN)/python -m pytest
+	$(BIN)/python -m pytest -m "not production"
+	$(BIN)/python -m tests.support.postgres -- $(BIN)/python -m pytest -m "not browser and not once"

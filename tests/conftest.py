@@ -43,6 +43,11 @@ TESTDATA = os.path.join(
 CREDIT_CODES = ["91350100M000100Y43", "91440300708461136T", "91310000775785552L"]
 
 
+def pytest_runtest_setup(item):
+    if item.get_closest_marker("production") and not os.environ.get("KEPU_TEST_DATABASE_URL"):
+        pytest.skip("the production profile needs PostgreSQL: make test runs it in its PostgreSQL pass")
+
+
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory):
     url = os.environ.get("KEPU_TEST_DATABASE_URL")

@@ -12,6 +12,8 @@ import pytest
 
 from tests.support import free_port
 
+pytestmark = pytest.mark.once  # the database does not matter here: SQLite pass only
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -37,6 +37,8 @@ from storage import (
 )
 from tests.support import free_port
 
+pytestmark = pytest.mark.once  # the database does not matter here: SQLite pass only
+
 MiB = 1024 * 1024
 CHINESE_NAME = "课程视频.mp4"
 

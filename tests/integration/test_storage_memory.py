@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.once  # the database does not matter here: SQLite pass only
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 OBJECT_SIZE = 200 * 1000 * 1000
 PEAK_RSS_LIMIT = 120 * 1024 * 1024
