@@ -18,7 +18,17 @@ from cloud.stations.models import (
     StationEvent,
     StationPhoto,
 )
-from cloud.stats.models import MonthlyReport, ShareLink, UsageDaily, UsageEvent, UserUsageDaily
+from cloud.stats.models import (
+    MonthlyReport,
+    RegionDaily,
+    ResourceMonthly,
+    ShareLink,
+    UsageDaily,
+    UsageEvent,
+    UsageMonthly,
+    UserUsageDaily,
+    UserUsageMonthly,
+)
 from cloud.uploads.models import Upload
 
 __all__ = [
@@ -35,9 +45,11 @@ __all__ = [
     "ProcessingJob",
     "RateLimitHit",
     "Region",
+    "RegionDaily",
     "Resource",
     "ResourceEvent",
     "ResourceFile",
+    "ResourceMonthly",
     "ReviewDecision",
     "SearchLog",
     "ShareLink",
@@ -52,7 +64,9 @@ __all__ = [
     "Upload",
     "UsageDaily",
     "UsageEvent",
+    "UsageMonthly",
     "User",
     "UserRole",
     "UserUsageDaily",
+    "UserUsageMonthly",
 ]

@@ -1,10 +1,12 @@
 """The staff dashboards (issue 10, item 3): what the stations and informants of a region used in a
-month or a range of days, read from the daily roll-ups.
+month or a range of days, read from the roll-ups.
 
-Every figure is a GROUP BY over ``usage_daily`` / ``user_usage_daily`` (or the station and user
-tables) for the whole region at once: a province of 10,000 stations costs the same handful of
-queries as a county. Regions nest by code prefix (``LIKE '41%'``, as everywhere in the project:
-a range ending in a sentinel character would depend on the database's collation).
+Every figure is a GROUP BY over a roll-up (or the station and user tables) for the whole region
+at once: a province of 10,000 stations costs the same handful of queries as a county. A period of
+whole months reads the monthly roll-ups; any other range the daily ones (the same numbers: both
+are the GROUP BY of the same counted events). Regions nest by code prefix (``LIKE '41%'``, as
+everywhere in the project: a range ending in a sentinel character would depend on the
+database's collation).
 """
 
 import math
@@ -23,10 +25,21 @@ from cloud.stations import scope
 from cloud.stations.models import Station
 from cloud.stations.service import today
 from cloud.stations.states import RECOGNISED_STATES
-from cloud.stats.models import EVENT_LABELS, NO_STATION, EventKind, UsageDaily, UserUsageDaily
+from cloud.stats.models import (
+    EVENT_LABELS,
+    NO_STATION,
+    EventKind,
+    RegionDaily,
+    ResourceMonthly,
+    UsageDaily,
+    UsageMonthly,
+    UserUsageDaily,
+    UserUsageMonthly,
+)
 from cloud.stats.service import day_bounds, month_days
 
 KINDS = tuple(EventKind)
+_VALUES = tuple(kind.value for kind in KINDS)
 #: At most this many days in one range (a year and a day: a leap year).
 MAX_DAYS = 366
 #: 末位: the bottom share of the ranked stations (rounded up), and every station with no use.
@@ -55,6 +68,11 @@ class Period:
     @property
     def days(self):
         return [self.first + timedelta(days=n) for n in range((self.last - self.first).days + 1)]
+
+    @property
+    def whole_months(self):
+        """The period is a run of whole calendar months (the monthly roll-ups answer it)."""
+        return self.first.day == 1 and (self.last + timedelta(days=1)).day == 1
 
 
 def parse_month(value):
@@ -127,7 +145,7 @@ def _kind_sums(model):
 
 
 def _counts(row):
-    values = {kind.value: int(value or 0) for kind, value in zip(KINDS, row, strict=True)}
+    values = dict(zip(_VALUES, (int(value or 0) for value in row), strict=True))
     values["total"] = sum(values.values())
     return values
 
@@ -137,20 +155,43 @@ def _zero():
 
 
 def _period(model, period):
-    return and_(model.day >= period.first, model.day <= period.last)
+    grain = model.month if "month" in model.KEY else model.day
+    return and_(grain >= period.first, grain <= period.last)
+
+
+def _grain(period, daily, monthly):
+    """The roll-up that answers ``period``: ``monthly`` for whole months, else ``daily``."""
+    return monthly if period.whole_months else daily
 
 
 def use_grid(prefix, period, width):
     """One scan of the region's roll-ups for the period, grouped by station, child region (the
-    first ``width`` digits of the code) and resource type: ``[(station id, child, kind, counts)]``.
-    The counts by type, per station and per child region are all sums of these rows."""
-    child = func.substr(UsageDaily.region_code, 1, width)
+    first ``width`` digits of the code) and resource type: ``[(station id, child, kind, n…)]``
+    with one count per kind of event (in ``KINDS`` order). The counts by type, per station and
+    per child region are all sums of these rows (``_sums``)."""
+    model = _grain(period, UsageDaily, UsageMonthly)
+    child = func.substr(model.region_code, 1, width)
     stmt = (
-        select(UsageDaily.station_id, child, UsageDaily.resource_kind, *_kind_sums(UsageDaily))
-        .where(_period(UsageDaily, period), in_region(UsageDaily.region_code, prefix))
-        .group_by(UsageDaily.station_id, child, UsageDaily.resource_kind)
+        select(model.station_id, func.coalesce(child, ""), model.resource_kind, *_kind_sums(model))
+        .where(_period(model, period), in_region(model.region_code, prefix))
+        .group_by(model.station_id, child, model.resource_kind)
     )
-    return [(row[0], row[1] or "", row[2], _counts(row[3:])) for row in db.session.execute(stmt)]
+    return db.session.execute(stmt).all()
+
+
+def _sums(grid, column):
+    """{value of the grid's ``column``: counts} summed over the grid (a province's grid has tens
+    of thousands of rows: plain lists, one dict per key at the end)."""
+    sums = {}
+    width = len(_VALUES)
+    for row in grid:
+        into = sums.get(row[column])
+        if into is None:
+            sums[row[column]] = list(row[3:])
+        else:
+            for index in range(width):
+                into[index] += row[3 + index]
+    return {key: _counts(values) for key, values in sums.items()}
 
 
 def _add(into, counts):
@@ -160,35 +201,28 @@ def _add(into, counts):
 
 def by_kind(grid):
     """Counts per resource type: ``[(kind, label, {event kind: n, "total": n})]`` for all five types."""
-    found = {}
-    for _station, _child, kind, counts in grid:
-        _add(found.setdefault(kind, _zero()), counts)
+    found = _sums(grid, 2)
     return [(kind.value, label, found.get(kind.value, _zero())) for kind, label in KIND_LABELS.items()]
 
 
 def station_use(grid):
     """{station id: counts} of the use counted toward recognised-at-the-time stations."""
-    use = {}
-    for station_id, _child, _kind, counts in grid:
-        if station_id != NO_STATION:
-            _add(use.setdefault(station_id, _zero()), counts)
+    use = _sums(grid, 0)
+    use.pop(NO_STATION, None)
     return use
 
 
 def child_use(grid):
     """{child region code: counts}."""
-    use = {}
-    for _station, child, _kind, counts in grid:
-        _add(use.setdefault(child, _zero()), counts)
-    return use
+    return _sums(grid, 1)
 
 
 def by_day(prefix, period):
     """Counts per Beijing day of the period (days without use included): ``[(day, counts)]``."""
     stmt = (
-        select(UsageDaily.day, *_kind_sums(UsageDaily))
-        .where(_period(UsageDaily, period), in_region(UsageDaily.region_code, prefix))
-        .group_by(UsageDaily.day)
+        select(RegionDaily.day, *_kind_sums(RegionDaily))
+        .where(_period(RegionDaily, period), in_region(RegionDaily.region_code, prefix))
+        .group_by(RegionDaily.day)
     )
     found = {row[0]: _counts(row[1:]) for row in db.session.execute(stmt)}
     return [(day, found.get(day, _zero())) for day in period.days]
@@ -229,12 +263,13 @@ def ranking(stations, use):
 
 def top_resources(prefix, period, limit=TOP_RESOURCES):
     """The most used resources: ``[(resource id, title, kind label, counts)]``."""
-    total = func.sum(UsageDaily.count)
+    model = _grain(period, UsageDaily, ResourceMonthly)
+    total = func.sum(model.count)
     stmt = (
-        select(UsageDaily.resource_id, *_kind_sums(UsageDaily))
-        .where(_period(UsageDaily, period), in_region(UsageDaily.region_code, prefix))
-        .group_by(UsageDaily.resource_id)
-        .order_by(total.desc(), UsageDaily.resource_id)
+        select(model.resource_id, *_kind_sums(model))
+        .where(_period(model, period), in_region(model.region_code, prefix))
+        .group_by(model.resource_id)
+        .order_by(total.desc(), model.resource_id)
         .limit(limit)
     )
     rows = [(row[0], _counts(row[1:])) for row in db.session.execute(stmt)]
@@ -252,18 +287,17 @@ def _resources(ids):
 def informant_use(prefix, period, width):
     """One scan of the informants' roll-ups: ``[(user id, child region, 传播量)]`` for every
     informant with any counted use toward the region in the period (so: active)."""
-    child = func.substr(UserUsageDaily.region_code, 1, width)
-    visits = func.sum(
-        case((UserUsageDaily.event_kind == EventKind.SHARE_VISIT.value, UserUsageDaily.count), else_=0)
-    )
+    model = _grain(period, UserUsageDaily, UserUsageMonthly)
+    child = func.substr(model.region_code, 1, width)
+    visits = func.sum(case((model.event_kind == EventKind.SHARE_VISIT.value, model.count), else_=0))
     stmt = (
-        select(UserUsageDaily.user_id, child, visits)
+        select(model.user_id, child, visits)
         .where(
-            _period(UserUsageDaily, period),
-            in_region(UserUsageDaily.region_code, prefix),
-            UserUsageDaily.user_id.in_(_informant_ids()),
+            _period(model, period),
+            in_region(model.region_code, prefix),
+            model.user_id.in_(_informant_ids()),
         )
-        .group_by(UserUsageDaily.user_id, child)
+        .group_by(model.user_id, child)
     )
     return [(uid, code or "", int(n or 0)) for uid, code, n in db.session.execute(stmt)]
 
@@ -453,13 +487,13 @@ def station_months(station):
     """A station's own use month by month (newest first): ``[("YYYY-MM", {kind: counts}, totals)]``
     with the counts per resource type, from the roll-ups counted toward the station."""
     stmt = (
-        select(UsageDaily.day, UsageDaily.resource_kind, *_kind_sums(UsageDaily))
-        .where(UsageDaily.station_id == station.id)
-        .group_by(UsageDaily.day, UsageDaily.resource_kind)
+        select(UsageMonthly.month, UsageMonthly.resource_kind, *_kind_sums(UsageMonthly))
+        .where(UsageMonthly.station_id == station.id)
+        .group_by(UsageMonthly.month, UsageMonthly.resource_kind)
     )
     months = {}
-    for day, kind, *sums in db.session.execute(stmt):
-        month = months.setdefault(day.strftime("%Y-%m"), {"kinds": {}, "total": _zero()})
+    for first, kind, *sums in db.session.execute(stmt):
+        month = months.setdefault(first.strftime("%Y-%m"), {"kinds": {}, "total": _zero()})
         counts = _counts(sums)
         into = month["kinds"].setdefault(kind, _zero())
         for key, value in counts.items():

@@ -35,7 +35,7 @@ from cloud.regions.models import Region
 from cloud.resources.models import KIND_LABELS, Resource
 from cloud.stations.models import Station, StationActivity, StationEvent
 from cloud.stations.states import RECOGNISED_STATES, State
-from cloud.stats.models import NO_STATION, EventKind, UsageDaily, UserUsageDaily
+from cloud.stats.models import NO_STATION, EventKind, ResourceMonthly, UsageMonthly, UserUsageMonthly
 from cloud.stats.service import day_bounds, month_days
 
 TOP_RESOURCES = 20
@@ -205,16 +205,12 @@ def build(region_code, month):
     use_by_station = defaultdict(lambda: defaultdict(int))
     usage = db.session.execute(
         select(
-            UsageDaily.region_code,
-            UsageDaily.station_id,
-            UsageDaily.resource_kind,
-            UsageDaily.event_kind,
-            func.sum(UsageDaily.count),
-        )
-        .where(UsageDaily.day >= first, UsageDaily.day <= last, _like(UsageDaily.region_code, prefix))
-        .group_by(
-            *(getattr(UsageDaily, n) for n in ("region_code", "station_id", "resource_kind", "event_kind"))
-        )
+            UsageMonthly.region_code,
+            UsageMonthly.station_id,
+            UsageMonthly.resource_kind,
+            UsageMonthly.event_kind,
+            UsageMonthly.count,
+        ).where(UsageMonthly.month == first, _like(UsageMonthly.region_code, prefix))
     )
     plural = {EventKind.DOWNLOAD: "downloads", EventKind.VIEW: "views", EventKind.SHARE_VISIT: "share_visits"}
     for code, station_id, kind, event_kind, count in usage:
@@ -262,7 +258,7 @@ def build(region_code, month):
                 }
             )
 
-    _informants(prefix, first, last, end, county)
+    _informants(prefix, first, end, county)
 
     # The per-station table: recognised at the month's end, or used the cloud as one that month.
     rows = []
@@ -305,7 +301,7 @@ def build(region_code, month):
             )
             for kind in KINDS
         ],
-        top_resources=_top_resources(prefix, first, last),
+        top_resources=_top_resources(prefix, first),
         stations=rows,
         highlights=highlights,
         informants=[
@@ -345,15 +341,14 @@ def _county_names(prefix):
     )
 
 
-def _informants(prefix, first, last, end, county):
+def _informants(prefix, first, end, county):
     informant_ids = select(UserRole.user_id).where(UserRole.role == Role.INFORMANT)
     active = db.session.execute(
-        select(UserUsageDaily.user_id, UserUsageDaily.region_code)
+        select(UserUsageMonthly.user_id, UserUsageMonthly.region_code)
         .where(
-            UserUsageDaily.day >= first,
-            UserUsageDaily.day <= last,
-            _like(UserUsageDaily.region_code, prefix),
-            UserUsageDaily.user_id.in_(informant_ids),
+            UserUsageMonthly.month == first,
+            _like(UserUsageMonthly.region_code, prefix),
+            UserUsageMonthly.user_id.in_(informant_ids),
         )
         .distinct()
     )
@@ -376,12 +371,12 @@ def _informants(prefix, first, last, end, county):
         county[code[:6]]["registered_informants"] += int(count)
 
 
-def _top_resources(prefix, first, last):
+def _top_resources(prefix, first):
     use = defaultdict(lambda: defaultdict(int))
     rows = db.session.execute(
-        select(UsageDaily.resource_id, UsageDaily.event_kind, func.sum(UsageDaily.count))
-        .where(UsageDaily.day >= first, UsageDaily.day <= last, _like(UsageDaily.region_code, prefix))
-        .group_by(UsageDaily.resource_id, UsageDaily.event_kind)
+        select(ResourceMonthly.resource_id, ResourceMonthly.event_kind, func.sum(ResourceMonthly.count))
+        .where(ResourceMonthly.month == first, _like(ResourceMonthly.region_code, prefix))
+        .group_by(ResourceMonthly.resource_id, ResourceMonthly.event_kind)
     )
     for resource_id, event_kind, count in rows:
         use[resource_id][event_kind] += int(count)

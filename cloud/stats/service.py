@@ -19,7 +19,7 @@ from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, insert, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from cloud.accounts.models import Role
@@ -27,9 +27,23 @@ from cloud.extensions import db
 from cloud.models_base import utcnow
 from cloud.stations.models import Station
 from cloud.stations.service import BEIJING
-from cloud.stats.models import NO_REGION, NO_STATION, EventKind, UsageDaily, UsageEvent, UserUsageDaily
+from cloud.stats.models import (
+    NO_REGION,
+    NO_STATION,
+    EventKind,
+    RegionDaily,
+    ResourceMonthly,
+    UsageDaily,
+    UsageEvent,
+    UsageMonthly,
+    UserUsageDaily,
+    UserUsageMonthly,
+)
 
-ROLLUPS = (UsageDaily, UserUsageDaily)
+#: Every roll-up, each keyed by ``day`` or ``month`` and some of an event's other columns.
+DAILY_ROLLUPS = (UsageDaily, UserUsageDaily, RegionDaily)
+MONTHLY_ROLLUPS = (UsageMonthly, ResourceMonthly, UserUsageMonthly)
+ROLLUPS = DAILY_ROLLUPS + MONTHLY_ROLLUPS
 
 
 def beijing_day(moment):
@@ -97,6 +111,7 @@ def record_event(kind, user_id, resource, *, counted, station_id, region_code, a
     if counted:
         values = {
             "day": event.day,
+            "month": event.day.replace(day=1),
             "user_id": user_id,
             "station_id": station_id,
             "region_code": region_code,
@@ -204,26 +219,50 @@ def record_share_visit(link, resource, *, remote_addr, user_agent, viewer_id=Non
     )
 
 
+def _months(first, last):
+    """The first days of the months ``first``..``last`` touch."""
+    month = first.replace(day=1)
+    while month <= last:
+        yield month
+        month = (month + timedelta(days=32)).replace(day=1)
+
+
+def _regroup(model, first, last, month=None):
+    """Replace ``model``'s rows of days ``first``..``last`` (or of ``month``) by the GROUP BY of
+    the counted raw events of those days."""
+    grain = model.month if month is not None else model.day
+    db.session.execute(delete(model).where(grain >= first, grain <= last))
+    columns = []
+    for name in model.KEY:
+        if name == "month":
+            columns.append(literal(month).label("month"))
+        elif name == "event_kind":
+            columns.append(UsageEvent.kind.label("event_kind"))
+        else:
+            columns.append(getattr(UsageEvent, name))
+    grouped = (
+        select(*columns, func.count().label("count"))
+        .where(UsageEvent.is_counted.is_(True), UsageEvent.day >= first, UsageEvent.day <= last)
+        .group_by(*(c for name, c in zip(model.KEY, columns, strict=True) if name != "month"))
+    )
+    return db.session.execute(insert(model).from_select([*model.KEY, "count"], grouped)).rowcount
+
+
 def rebuild(first, last):
-    """Recompute the roll-ups of Beijing days ``first``..``last`` from the counted raw events.
+    """Recompute the roll-ups from the counted raw events: the daily ones of Beijing days
+    ``first``..``last``, the monthly ones of every month those days touch (whole).
 
     Returns the number of roll-up rows written (of ``UsageDaily``).
     """
     written = 0
-    for model in ROLLUPS:
-        db.session.execute(delete(model).where(model.day >= first, model.day <= last))
-        columns = [
-            UsageEvent.kind.label("event_kind") if name == "event_kind" else getattr(UsageEvent, name)
-            for name in model.KEY
-        ]
-        grouped = (
-            select(*columns, func.count().label("count"))
-            .where(UsageEvent.is_counted.is_(True), UsageEvent.day >= first, UsageEvent.day <= last)
-            .group_by(*columns[:-1], UsageEvent.kind)
-        )
-        result = db.session.execute(insert(model).from_select([*model.KEY, "count"], grouped))
+    for model in DAILY_ROLLUPS:
+        count = _regroup(model, first, last)
         if model is UsageDaily:
-            written = result.rowcount
+            written = count
+    for month in _months(first, last):
+        month_first, month_last = month_days(month)
+        for model in MONTHLY_ROLLUPS:
+            _regroup(model, month_first, month_last, month=month)
     db.session.flush()
     return written
 

@@ -1,7 +1,9 @@
 """传播量 pages: the share panel on a resource page, its QR code, the public shared page and its
 media, and 我的传播."""
 
-from flask import Response, flash, redirect, render_template, request, url_for
+import io
+
+from flask import Response, flash, redirect, render_template, request, send_file, url_for
 from flask_login import current_user, login_required
 
 from cloud.catalog.service import published
@@ -182,7 +184,11 @@ def generate_report():
         fmt = request.form.get("format", "xlsx")
         if fmt not in report.FORMATS:
             raise ValidationFailed("格式应为 xlsx 或 csv")
-        row, created = reports.generate(region, request.form.get("month", ""), fmt, actor=user)
+        month = report.parse_month(request.form.get("month", ""))
+        if not reports.is_finished(month):  # this month so far: a download, not a kept report
+            data, content_type, name = reports.so_far(region, month, fmt)
+            return send_file(io.BytesIO(data), mimetype=content_type, as_attachment=True, download_name=name)
+        row, created = reports.generate(region, month, fmt, actor=user)
     except DomainError as exc:
         db.session.rollback()
         flash(exc.message, "error")

@@ -481,3 +481,39 @@ def test_an_empty_region_shows_zeros_and_says_so(app, client):
     assert page.number("total-download") == page.number("stations-recognised") == 0
     assert page.json["by_day"]["series"]["view"] == [0] * 31
     assert "本地区还没有已认定的e站" in response.get_data(as_text=True)
+
+
+def test_whole_months_read_the_monthly_roll_ups_and_agree_with_the_daily_ones(app, world, monkeypatch):
+    """A whole month is answered from the monthly roll-ups, any other range from the daily ones:
+    the same month through both gives the same dashboard, figure for figure."""
+    from sqlalchemy import event
+
+    with app.app_context():
+        for code in (None, "41", "4101", "410102"):
+            region = db.session.get(dashboard.Region, code) if code else None
+            period = dashboard.parse_month("2026-10")
+            assert period.whole_months
+            tables = []
+
+            def seen(_conn, _cursor, statement, *_args, _tables=tables):
+                _tables.extend(re.findall(r"FROM (\w+)", statement))
+
+            event.listen(db.engine, "before_cursor_execute", seen)
+            try:
+                monthly = dashboard.build(region, period)
+            finally:
+                event.remove(db.engine, "before_cursor_execute", seen)
+            assert {"usage_monthly", "resource_monthly", "user_usage_monthly"} <= set(tables)
+            assert not {"usage_daily", "user_usage_daily"} & set(tables)
+            with monkeypatch.context() as patch:
+                patch.setattr(dashboard.Period, "whole_months", property(lambda _self: False))
+                daily = dashboard.build(region, period)
+            assert monthly.totals == daily.totals and monthly.totals["total"] > 0
+            assert monthly.kinds == daily.kinds
+            assert monthly.stations == daily.stations
+            assert monthly.children == daily.children
+            assert monthly.resources == daily.resources
+            assert monthly.informants == daily.informants
+            assert monthly.active_informants == daily.active_informants
+    assert not dashboard.Period(date(2026, 10, 1), date(2026, 10, 30)).whole_months
+    assert dashboard.Period(date(2026, 10, 1), date(2026, 11, 30)).whole_months

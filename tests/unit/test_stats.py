@@ -104,10 +104,17 @@ def rollup(model):
 
 
 def grouped_raw(model):
-    """The roll-up as one plain GROUP BY over the counted raw events would give it."""
-    columns = [UsageEvent.kind if name == "event_kind" else getattr(UsageEvent, name) for name in model.KEY]
-    stmt = select(*columns, func.count()).where(UsageEvent.is_counted.is_(True)).group_by(*columns)
-    return {tuple(row[:-1]): row[-1] for row in db.session.execute(stmt)}
+    """The roll-up as counting the counted raw events one by one (in Python) gives it."""
+    counts = {}
+    for event in db.session.scalars(select(UsageEvent).where(UsageEvent.is_counted.is_(True))):
+        values = {
+            "month": event.day.replace(day=1),
+            "event_kind": event.kind,
+            **{name: getattr(event, name) for name in model.KEY if name not in ("month", "event_kind")},
+        }
+        key = tuple(values[name] for name in model.KEY)
+        counts[key] = counts.get(key, 0) + 1
+    return counts
 
 
 def test_views_by_logged_in_users_count_once_per_user_resource_and_day(app, auth, client, people, image):
