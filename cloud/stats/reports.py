@@ -19,8 +19,8 @@ from cloud.messages.service import notify
 from cloud.models_base import utcnow
 from cloud.regions.models import Region
 from cloud.stations import scope
+from cloud.stations import service as stations
 from cloud.stations.models import StaffAssignment, Station, StationActivity
-from cloud.stations.service import today as beijing_today
 from cloud.stats import report
 from cloud.stats.models import MonthlyReport
 
@@ -34,18 +34,18 @@ def find(region_code, month):
 def is_finished(month):
     """A month is over (its report can be kept and submitted) once its last Beijing day is past."""
     first = date.fromisoformat(f"{month}-01")
-    return (first + timedelta(days=32)).replace(day=1) <= beijing_today()
+    return (first + timedelta(days=32)).replace(day=1) <= stations.today()
 
 
 def so_far(region_code, month, fmt="xlsx"):
     """The figures of the current month up to now, as a file that is not kept (it would go stale):
     (bytes, content type, download name). ValidationFailed for a month that has not begun."""
     region_code, month = report.parse_region(region_code), report.parse_month(month)
-    if date.fromisoformat(f"{month}-01") > beijing_today():
+    if date.fromisoformat(f"{month}-01") > stations.today():
         raise ValidationFailed("该月份尚未开始，没有统计数据", details={"field": "month"})
     data, content_type, name = report.render(report.build(region_code, month), fmt)
     stem, _dot, extension = name.rpartition(".")
-    return data, content_type, f"{stem}（截至{beijing_today().strftime('%m月%d日')}）.{extension}"
+    return data, content_type, f"{stem}（截至{stations.today().strftime('%m月%d日')}）.{extension}"
 
 
 def generate(region_code, month, fmt="xlsx", *, actor=None):

@@ -4,17 +4,19 @@ openpyxl) and CSV with BOM; a rebuild of the roll-ups gives the same report."""
 
 import io
 from datetime import UTC, date, datetime
+from urllib.parse import unquote
 
 import pytest
 from openpyxl import load_workbook
 from sqlalchemy import func, select
 
 from cloud.accounts.models import Role, User
+from cloud.errors import ValidationFailed
 from cloud.extensions import db
 from cloud.institutions.models import Institution
 from cloud.resources.models import Resource
 from cloud.stations.models import Station, StationActivity, StationEvent
-from cloud.stats import report, service, sharing
+from cloud.stats import report, reports, service, sharing
 from tests.conftest import csrf_token
 
 MONTH = "2026-10"
@@ -533,3 +535,34 @@ def test_the_city_generates_and_submits_and_the_province_sees_it(app, client, wo
     html = client.get(f"/stats/reports?month={MONTH}").get_data(as_text=True)
     assert "逾期未报送" in html.split('data-testid="status-4102"')[1].split("</tr>")[0]
     assert "已报送" in html.split('data-testid="status-4101"')[1].split("</tr>")[0]
+
+
+def test_the_current_month_is_a_download_of_the_figures_so_far_never_a_kept_report(
+    app, client, world, auth, monkeypatch
+):
+    """A report kept in the middle of its month would go stale and stop the 1st's from being
+    made: this month's figures download as 截至今日 and nothing is kept; a future month is refused."""
+    from cloud.stations import service as stations_service
+    from cloud.stats.models import MonthlyReport
+
+    monkeypatch.setattr(stations_service, "today", lambda: date(2026, 10, 20))
+    login_staff(app, auth, "13200000005", "4101")
+    token = csrf_token(client, "/stats/reports")
+    response = client.post("/stats/reports/generate", data={"csrf_token": token, "month": MONTH})
+    assert response.status_code == 200
+    assert "截至10月20日" in unquote(response.headers["Content-Disposition"])
+    sheets = load_workbook(io.BytesIO(response.data))
+    assert "汇总" in sheets.sheetnames
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(MonthlyReport)) == 0
+        with pytest.raises(ValidationFailed, match="尚未结束"):
+            reports.generate("4101", MONTH)
+    response = client.post("/stats/reports/generate", data={"csrf_token": token, "month": "2026-11"})
+    assert response.status_code == 302
+    assert "尚未开始" in client.get(response.headers["Location"]).get_data(as_text=True)
+
+    monkeypatch.setattr(stations_service, "today", lambda: date(2026, 11, 1))
+    response = client.post("/stats/reports/generate", data={"csrf_token": token, "month": MONTH})
+    assert response.status_code == 302  # October is over: kept
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(MonthlyReport)) == 1
