@@ -19,6 +19,7 @@ from cloud.stations.models import (
     StationPhoto,
 )
 from cloud.stats.models import (
+    KindMonthly,
     MonthlyReport,
     RegionDaily,
     ResourceMonthly,
@@ -39,6 +40,7 @@ __all__ = [
     "FieldCheck",
     "Institution",
     "InstitutionInvite",
+    "KindMonthly",
     "Message",
     "MonthlyReport",
     "PendingIndexUpdate",

@@ -29,6 +29,7 @@ from cloud.stats.models import (
     EVENT_LABELS,
     NO_STATION,
     EventKind,
+    KindMonthly,
     RegionDaily,
     ResourceMonthly,
     UsageDaily,
@@ -165,32 +166,32 @@ def _grain(period, daily, monthly):
 
 
 def use_grid(prefix, period, width):
-    """One scan of the region's roll-ups for the period, grouped by station, child region (the
-    first ``width`` digits of the code) and resource type: ``[(station id, child, kind, n…)]``
-    with one count per kind of event (in ``KINDS`` order). The counts by type, per station and
-    per child region are all sums of these rows (``_sums``)."""
+    """One scan of the region's roll-ups for the period, grouped by station and child region (the
+    first ``width`` digits of the code): ``[(station id, child, n…)]`` with one count per kind
+    of event (in ``KINDS`` order). The counts per station and per child region are sums of these
+    rows (``_sums``); a province's month is about one row per station."""
     model = _grain(period, UsageDaily, UsageMonthly)
     child = func.substr(model.region_code, 1, width)
     stmt = (
-        select(model.station_id, func.coalesce(child, ""), model.resource_kind, *_kind_sums(model))
+        select(model.station_id, func.coalesce(child, ""), *_kind_sums(model))
         .where(_period(model, period), in_region(model.region_code, prefix))
-        .group_by(model.station_id, child, model.resource_kind)
+        .group_by(model.station_id, child)
     )
     return db.session.execute(stmt).all()
 
 
 def _sums(grid, column):
-    """{value of the grid's ``column``: counts} summed over the grid (a province's grid has tens
-    of thousands of rows: plain lists, one dict per key at the end)."""
+    """{value of the grid's ``column``: counts} summed over the grid (plain lists while adding,
+    one dict per key at the end)."""
     sums = {}
     width = len(_VALUES)
     for row in grid:
         into = sums.get(row[column])
         if into is None:
-            sums[row[column]] = list(row[3:])
+            sums[row[column]] = list(row[2:])
         else:
             for index in range(width):
-                into[index] += row[3 + index]
+                into[index] += row[2 + index]
     return {key: _counts(values) for key, values in sums.items()}
 
 
@@ -199,9 +200,15 @@ def _add(into, counts):
         into[key] += value
 
 
-def by_kind(grid):
+def by_kind(prefix, period):
     """Counts per resource type: ``[(kind, label, {event kind: n, "total": n})]`` for all five types."""
-    found = _sums(grid, 2)
+    model = _grain(period, UsageDaily, KindMonthly)
+    stmt = (
+        select(model.resource_kind, *_kind_sums(model))
+        .where(_period(model, period), in_region(model.region_code, prefix))
+        .group_by(model.resource_kind)
+    )
+    found = {row[0]: _counts(row[1:]) for row in db.session.execute(stmt)}
     return [(kind.value, label, found.get(kind.value, _zero())) for kind, label in KIND_LABELS.items()]
 
 
@@ -460,7 +467,7 @@ def build(region, period):
     prefix = region.code if region else ""
     width = _child_width(region)
     grid = use_grid(prefix, period, width)
-    kinds = by_kind(grid)
+    kinds = by_kind(prefix, period)
     totals = _zero()
     for _kind, _label, counts in kinds:
         _add(totals, counts)
@@ -485,15 +492,15 @@ def build(region, period):
 
 def station_months(station):
     """A station's own use month by month (newest first): ``[("YYYY-MM", {kind: counts}, totals)]``
-    with the counts per resource type, from the roll-ups counted toward the station."""
+    with the counts per resource type, from the daily roll-ups counted toward the station."""
     stmt = (
-        select(UsageMonthly.month, UsageMonthly.resource_kind, *_kind_sums(UsageMonthly))
-        .where(UsageMonthly.station_id == station.id)
-        .group_by(UsageMonthly.month, UsageMonthly.resource_kind)
+        select(UsageDaily.day, UsageDaily.resource_kind, *_kind_sums(UsageDaily))
+        .where(UsageDaily.station_id == station.id)
+        .group_by(UsageDaily.day, UsageDaily.resource_kind)
     )
     months = {}
-    for first, kind, *sums in db.session.execute(stmt):
-        month = months.setdefault(first.strftime("%Y-%m"), {"kinds": {}, "total": _zero()})
+    for day, kind, *sums in db.session.execute(stmt):
+        month = months.setdefault(day.strftime("%Y-%m"), {"kinds": {}, "total": _zero()})
         counts = _counts(sums)
         into = month["kinds"].setdefault(kind, _zero())
         for key, value in counts.items():

@@ -157,22 +157,36 @@ class UserUsageDaily(db.Model):
 
 
 class UsageMonthly(db.Model):
-    """Counted events per month × station × region × type × kind: dashboards' station rankings,
-    regions, types; the report's per-station table; a station's months."""
+    """Counted events per month × station × region × kind: the dashboards' station rankings and
+    lower regions; the report's per-station table."""
 
     __tablename__ = "usage_monthly"
     __table_args__ = (
-        UniqueConstraint(
-            "month", "station_id", "region_code", "resource_kind", "event_kind", name="uq_usage_monthly_key"
-        ),
+        UniqueConstraint("month", "station_id", "region_code", "event_kind", name="uq_usage_monthly_key"),
         Index("ix_usage_monthly_region_month", "region_code", "month"),
-        Index("ix_usage_monthly_station_month", "station_id", "month"),
     )
-    KEY = ("month", "station_id", "region_code", "resource_kind", "event_kind")
+    KEY = ("month", "station_id", "region_code", "event_kind")
 
     id: Mapped[int] = mapped_column(primary_key=True)
     month: Mapped[object] = mapped_column(Date)
     station_id: Mapped[int]
+    region_code: Mapped[str] = mapped_column(String(12))
+    event_kind: Mapped[str] = mapped_column(String(16))
+    count: Mapped[int] = mapped_column(default=0)
+
+
+class KindMonthly(db.Model):
+    """Counted events per month × region × resource type × kind: use by type."""
+
+    __tablename__ = "kind_monthly"
+    __table_args__ = (
+        UniqueConstraint("month", "region_code", "resource_kind", "event_kind", name="uq_kind_monthly_key"),
+        Index("ix_kind_monthly_region_month", "region_code", "month"),
+    )
+    KEY = ("month", "region_code", "resource_kind", "event_kind")
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    month: Mapped[object] = mapped_column(Date)
     region_code: Mapped[str] = mapped_column(String(12))
     resource_kind: Mapped[str] = mapped_column(String(16))
     event_kind: Mapped[str] = mapped_column(String(16))

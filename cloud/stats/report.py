@@ -35,7 +35,14 @@ from cloud.regions.models import Region
 from cloud.resources.models import KIND_LABELS, Resource
 from cloud.stations.models import Station, StationActivity, StationEvent
 from cloud.stations.states import RECOGNISED_STATES, State
-from cloud.stats.models import NO_STATION, EventKind, ResourceMonthly, UsageMonthly, UserUsageMonthly
+from cloud.stats.models import (
+    NO_STATION,
+    EventKind,
+    KindMonthly,
+    ResourceMonthly,
+    UsageMonthly,
+    UserUsageMonthly,
+)
 from cloud.stats.service import day_bounds, month_days
 
 TOP_RESOURCES = 20
@@ -201,25 +208,31 @@ def build(region_code, month):
             state_at_end[station_id] = station.state
     recognised = {sid for sid, state in state_at_end.items() if state in RECOGNISED_STATES}
 
-    # Use, per county × station × type × kind of event.
+    # Use per county × type × kind of event, and per station × kind of event.
     use_by_station = defaultdict(lambda: defaultdict(int))
-    usage = db.session.execute(
-        select(
-            UsageMonthly.region_code,
-            UsageMonthly.station_id,
-            UsageMonthly.resource_kind,
-            UsageMonthly.event_kind,
-            UsageMonthly.count,
-        ).where(UsageMonthly.month == first, _like(UsageMonthly.region_code, prefix))
-    )
     plural = {EventKind.DOWNLOAD: "downloads", EventKind.VIEW: "views", EventKind.SHARE_VISIT: "share_visits"}
-    for code, station_id, kind, event_kind, count in usage:
-        count, name, figures = int(count), plural[EventKind(event_kind)], county[code[:6]]
+    by_kind = db.session.execute(
+        select(
+            KindMonthly.region_code, KindMonthly.resource_kind, KindMonthly.event_kind, KindMonthly.count
+        ).where(KindMonthly.month == first, _like(KindMonthly.region_code, prefix))
+    )
+    for code, kind, event_kind, count in by_kind:
+        name, figures = plural[EventKind(event_kind)], county[code[:6]]
         figures[name] += count
         figures[f"{name}_{kind}"] = figures.get(f"{name}_{kind}", 0) + count
-        if station_id != NO_STATION:
-            figures[f"station_{name}"] += count
-            use_by_station[station_id][name] += count
+    by_station = db.session.execute(
+        select(
+            UsageMonthly.region_code, UsageMonthly.station_id, UsageMonthly.event_kind, UsageMonthly.count
+        ).where(
+            UsageMonthly.month == first,
+            UsageMonthly.station_id != NO_STATION,
+            _like(UsageMonthly.region_code, prefix),
+        )
+    )
+    for code, station_id, event_kind, count in by_station:
+        name = plural[EventKind(event_kind)]
+        county[code[:6]][f"station_{name}"] += count
+        use_by_station[station_id][name] += count
 
     for station_id in recognised:
         figures = county[stations[station_id].region_code[:6]]

@@ -31,6 +31,7 @@ from cloud.stats.models import (
     NO_REGION,
     NO_STATION,
     EventKind,
+    KindMonthly,
     RegionDaily,
     ResourceMonthly,
     UsageDaily,
@@ -42,7 +43,7 @@ from cloud.stats.models import (
 
 #: Every roll-up, each keyed by ``day`` or ``month`` and some of an event's other columns.
 DAILY_ROLLUPS = (UsageDaily, UserUsageDaily, RegionDaily)
-MONTHLY_ROLLUPS = (UsageMonthly, ResourceMonthly, UserUsageMonthly)
+MONTHLY_ROLLUPS = (UsageMonthly, KindMonthly, ResourceMonthly, UserUsageMonthly)
 ROLLUPS = DAILY_ROLLUPS + MONTHLY_ROLLUPS
 
 

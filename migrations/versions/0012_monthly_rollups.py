@@ -1,4 +1,4 @@
-"""monthly roll-ups: usage per month (station, resource, user) and per region and day
+"""monthly roll-ups: usage per month (station, type, resource, user) and per region and day
 
 Revision ID: 0012_monthly_rollups
 Revises: 0011_monthly_reports
@@ -20,9 +20,12 @@ depends_on = None
 TABLES = {
     # table: (key columns, indexes)
     "usage_monthly": (
-        ["month", "station_id", "region_code", "resource_kind", "event_kind"],
-        {"ix_usage_monthly_region_month": ["region_code", "month"],
-         "ix_usage_monthly_station_month": ["station_id", "month"]},
+        ["month", "station_id", "region_code", "event_kind"],
+        {"ix_usage_monthly_region_month": ["region_code", "month"]},
+    ),
+    "kind_monthly": (
+        ["month", "region_code", "resource_kind", "event_kind"],
+        {"ix_kind_monthly_region_month": ["region_code", "month"]},
     ),
     "resource_monthly": (
         ["month", "region_code", "resource_id", "event_kind"],

@@ -503,7 +503,7 @@ def test_whole_months_read_the_monthly_roll_ups_and_agree_with_the_daily_ones(ap
                 monthly = dashboard.build(region, period)
             finally:
                 event.remove(db.engine, "before_cursor_execute", seen)
-            assert {"usage_monthly", "resource_monthly", "user_usage_monthly"} <= set(tables)
+            assert {"usage_monthly", "kind_monthly", "resource_monthly", "user_usage_monthly"} <= set(tables)
             assert not {"usage_daily", "user_usage_daily"} & set(tables)
             with monkeypatch.context() as patch:
                 patch.setattr(dashboard.Period, "whole_months", property(lambda _self: False))
