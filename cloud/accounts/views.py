@@ -61,6 +61,7 @@ def _sms_code_page(form_class, template, handle, **context):
             db.session.commit()
             return result
     form.captcha_id.data = captcha.new_captcha(ip=request.remote_addr)
+    form.captcha.data = ""  # typed for the picture the new challenge replaces
     db.session.commit()
     return render_template(template, form=form, password_hint=PASSWORD_HINT, **context)
 
