@@ -5,6 +5,7 @@ import secrets
 from datetime import timedelta
 
 from flask import current_app
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import select
 
 from cloud.accounts.models import Role, User
@@ -73,6 +74,46 @@ def store_licence(user, file_storage):
     stored.content_type = sniff_bytes(read_head(stored, SNIFF_BYTES)).mime
     if stored.content_type not in LICENCE_TYPES:
         raise ValidationFailed("证明文件须为 jpg、png 或 pdf 格式", details={"field": "licence"})
+    return stored
+
+
+# A licence sent with a form that failed stays usable this long (the form carries a signed token
+# for it); unused, it is an unreferenced file that `flask storage sweep` removes later.
+PENDING_LICENCE_SECONDS = 3600
+_PENDING_SALT = "kepu.pending-licence"
+
+
+def _pending_serializer():
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=_PENDING_SALT)
+
+
+def pending_licence_token(user, stored):
+    """A token the form carries so a re-submission can use ``stored`` without choosing it again."""
+    return _pending_serializer().dumps({"user": user.id, "file": stored.id})
+
+
+def pending_licence(user, token):
+    """The licence ``user`` sent with an earlier, failed submission of the form, or None.
+
+    Only their own, only within ``PENDING_LICENCE_SECONDS``, and only a file that is no other
+    institution's licence.
+    """
+    from cloud.files.models import StoredFile
+
+    if not token or not isinstance(token, str) or len(token) > 500:
+        return None
+    try:
+        data = _pending_serializer().loads(token, max_age=PENDING_LICENCE_SECONDS)
+    except BadSignature:
+        return None
+    if not isinstance(data, dict) or data.get("user") != user.id or not isinstance(data.get("file"), int):
+        return None
+    stored = db.session.get(StoredFile, data["file"])
+    if stored is None or stored.content_type not in LICENCE_TYPES:
+        return None
+    owner = db.session.scalar(select(Institution).where(Institution.licence_file_id == stored.id))
+    if owner is not None and owner.id != user.institution_id:
+        return None
     return stored
 
 

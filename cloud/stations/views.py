@@ -151,6 +151,8 @@ def _application_page(form, station, on_behalf):
         region_chain=ancestry(code) if code else [],
         selected_terminals=_selected_terminals(station),
         terminals=TERMINALS,
+        # A browser cannot be given files back: say plainly that the chosen photos must be chosen again.
+        photos_dropped=request.method == "POST" and any(f.filename for f in request.files.values()),
     )
 
 
@@ -477,7 +479,8 @@ def staff():
         else:
             _finish(message=f"已创建工作人员账号：{created.display_name}")
             return redirect(url_for("stations.staff"))
-    own = scope.staff_region(user)
+    # After an error the picker shows the region chosen, else the staff member's own.
+    own = form.region_code.data or scope.staff_region(user)
     return render_template(
         "stations/staff.html",
         form=form,

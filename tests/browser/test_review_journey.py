@@ -61,6 +61,7 @@ def test_register_verify_upload_review_and_download(page, browser, app, auth, li
     admin.goto("/admin/institutions")
     expect(admin.get_by_text("长沙市芙蓉区科学技术协会")).to_be_visible()
     wait_until(admin, "document.querySelector('img.licence').naturalWidth > 0")
+    admin.get_by_test_id("confirm-verify").check()
     admin.get_by_role("button", name="通过认证").click()
     expect(admin.get_by_text("暂无待审核的机构认证申请")).to_be_visible()
 
@@ -101,6 +102,10 @@ def test_register_verify_upload_review_and_download(page, browser, app, auth, li
     reviewer.goto("/review")
     reviewer.get_by_role("link", name="防溺水安全挂图（中小学生版）").click()
     reviewer.get_by_role("button", name="领取审核").click()
+    # the box must be ticked first (the browser itself refuses the form without it)
+    reviewer.get_by_role("button", name="通过并发布").click()
+    expect(reviewer.get_by_role("heading", name="防溺水安全挂图（中小学生版）")).to_be_visible()
+    reviewer.get_by_test_id("confirm-approve").check()
     reviewer.get_by_role("button", name="通过并发布").click()
     expect(reviewer.get_by_text("已通过并发布")).to_be_visible()
 

@@ -348,8 +348,9 @@ def test_bad_photos_store_nothing(app, tree, auth, client, name, payload, messag
     )
     html = response.get_data(as_text=True)
     assert response.status_code == 200 and message in html and "有终端" in html
-    # The form keeps what was typed.
+    # The form keeps what was typed, and says the photos must be chosen again.
     assert "中原区林山寨街道建设路 1 号" in html
+    assert 'data-testid="photos-dropped"' in html and "请在下面重新选择照片" in html
     db.session.expire_all()
     assert counts() == before and objects(app) == stored_before
 
