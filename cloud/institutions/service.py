@@ -47,7 +47,15 @@ def add_member(institution, user, *, manager=False):
 def require_uploader(user):
     """Raise PermissionDenied unless ``user`` belongs to a verified institution."""
     if user is None or not user.can_upload:
-        raise PermissionDenied("只有通过机构认证的机构用户才能上传资源")
+        if user is not None and not user.has_role(Role.INSTITUTION):
+            raise PermissionDenied(
+                "上传资源仅面向机构用户，您可以在资源中心检索和下载资源",
+                details={"link": "/resources", "link_text": "去资源中心"},
+            )
+        raise PermissionDenied(
+            "只有通过机构认证的机构用户才能上传资源，请先完成机构认证",
+            details={"link": "/institution", "link_text": "去完成机构认证"},
+        )
 
 
 LICENCE_TYPES = {"image/jpeg", "image/png", "application/pdf"}
