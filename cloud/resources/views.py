@@ -70,6 +70,7 @@ def own_detail(resource_id):
         data=resource_json(resource),
         form=ActionForm(),
         editable=State(resource.state) in EDITABLE,
+        deletable=service.can_delete(resource),
         channels=CHANNELS,
     )
 
@@ -99,6 +100,30 @@ def edit(resource_id):
 @login_required
 def retry(resource_id):
     return _act(resource_id, service.retry_processing, "已重新开始处理")
+
+
+@bp.route("/my/uploads/<int:resource_id>/delete", methods=["GET", "POST"])
+@login_required
+def delete(resource_id):
+    """删除, confirmed on a page of its own (works without scripts): GET asks, POST deletes."""
+    user = current_user.user
+    resource = service.get_own_resource(user, resource_id)
+    form = ActionForm()
+    if request.method == "POST" and form.validate_on_submit():
+        title = resource.title
+        try:
+            after = service.delete_resource(user, resource)
+        except DomainError as exc:
+            db.session.rollback()
+            flash(exc.message, "error")
+            return redirect(url_for("resources.own_detail", resource_id=resource_id))
+        db.session.commit()
+        after.run()
+        flash(f"已删除“{title}”", "success")
+        return redirect(url_for("resources.my_uploads"))
+    return render_template(
+        "resources/delete.html", resource=resource, form=form, deletable=service.can_delete(resource)
+    )
 
 
 def _act(resource_id, action, done_message):
