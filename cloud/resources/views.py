@@ -71,6 +71,7 @@ def own_detail(resource_id):
         form=ActionForm(),
         editable=State(resource.state) in EDITABLE,
         deletable=service.can_delete(resource),
+        replace_limit=service.size_limit(resource.kind),
         channels=CHANNELS,
     )
 
