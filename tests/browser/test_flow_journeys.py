@@ -73,3 +73,77 @@ def test_the_captcha_is_refreshed_by_keyboard_and_heard_as_the_same_challenge(pa
     page.get_by_placeholder("请输入图中字符").fill(captcha_answer(app, current))
     page.get_by_role("button", name="获取验证码").click()
     expect(page.locator(".sms-status")).to_have_text("验证码已发送，请注意查收短信")
+
+
+def _uploads(app):
+    from sqlalchemy import select
+
+    from cloud.extensions import db
+    from cloud.uploads.models import Upload
+
+    with app.app_context():
+        return [(u.offset, u.length, u.completed_at is not None) for u in db.session.scalars(select(Upload))]
+
+
+def test_an_upload_in_progress_is_paused_resumed_and_cancelled(page, auth):
+    app = auth.app
+    auth.create_uploader(phone=PHONE)
+    with app.app_context():
+        from sqlalchemy import select
+
+        from cloud.accounts.models import User
+        from cloud.accounts.passwords import hash_password
+        from cloud.extensions import db
+
+        db.session.scalar(select(User).where(User.phone == PHONE)).password_hash = hash_password(PASSWORD)
+        db.session.commit()
+    log_in(page, PHONE, PASSWORD)
+    # A slow line (like a county office's), so the upload is still going when the buttons are pressed.
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.enable")
+
+    def line(upload_bytes_per_second):
+        cdp.send(
+            "Network.emulateNetworkConditions",
+            {
+                "offline": False,
+                "latency": 0,
+                "downloadThroughput": -1,
+                "uploadThroughput": upload_bytes_per_second,
+            },
+        )
+
+    path = f"{TESTDATA}/audio/moviepy_with-attached-pic.mp3"
+
+    def start(title):
+        page.goto("/upload")
+        page.get_by_label("音频").check()
+        page.get_by_label("标题").fill(title)
+        page.locator('input[type="file"]').set_input_files(path)
+        line(32 * 1024)
+        page.get_by_role("button", name="开始上传").click()
+        wait_until(page, "document.querySelector('.upload-progress').value > 0")
+        page.get_by_test_id("pause-upload").click()
+        expect(page.get_by_test_id("upload-status")).to_contain_text("已暂停")
+        expect(page.get_by_test_id("pause-upload")).to_have_text("继续上传")
+        line(-1)
+
+    # cancel: the tus DELETE removes the upload from the server
+    start("取消的音频")
+    assert len(_uploads(app)) == 1 and not _uploads(app)[0][2]
+    page.get_by_test_id("cancel-upload").click()
+    expect(page.get_by_test_id("upload-status")).to_contain_text("已取消上传")
+    for _ in range(100):  # the DELETE is sent as the status changes: wait for its answer
+        if not _uploads(app):
+            break
+        page.wait_for_timeout(100)
+    assert _uploads(app) == []
+    expect(page.get_by_role("button", name="开始上传")).to_be_enabled()
+
+    # pause, then go on: the same upload finishes and becomes a resource
+    start("暂停后继续的音频")
+    (paused,) = _uploads(app)
+    assert paused[0] < paused[1]  # kept on the server, not finished
+    page.get_by_test_id("pause-upload").click()
+    expect(page).to_have_url(re.compile(r"/my/uploads/\d+$"), timeout=60_000)
+    expect(page.get_by_test_id("state")).to_have_text("待提交", timeout=60_000)
