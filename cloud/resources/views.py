@@ -63,9 +63,14 @@ def my_uploads():
 @bp.get("/my/uploads/<int:resource_id>")
 @login_required
 def own_detail(resource_id):
-    resource = service.get_own_resource(current_user.user, resource_id)
+    return _detail_page(service.get_own_resource(current_user.user, resource_id))
+
+
+def _detail_page(resource, typed=None, status=200):
+    """The owner's page of a resource; after a refused edit, its form keeps what was typed."""
     return render_template(
         "resources/detail.html",
+        typed=typed,
         resource=resource,
         data=resource_json(resource),
         form=ActionForm(),
@@ -73,7 +78,7 @@ def own_detail(resource_id):
         deletable=service.can_delete(resource),
         replace_limit=service.size_limit(resource.kind),
         channels=CHANNELS,
-    )
+    ), status
 
 
 @bp.post("/my/uploads/<int:resource_id>/submit")
@@ -85,16 +90,22 @@ def submit(resource_id):
 @bp.post("/my/uploads/<int:resource_id>/edit")
 @login_required
 def edit(resource_id):
-    def action(user, resource):
-        metadata = {
-            "title": request.form.get("title", ""),
-            "summary": request.form.get("summary", ""),
-            "channel": request.form.get("channel", ""),
-            "tags": request.form.get("tags", ""),
-        }
-        return service.update_metadata(user, resource, metadata)
-
-    return _act(resource_id, action, "已保存修改")
+    user = current_user.user
+    resource = service.get_own_resource(user, resource_id)
+    if not ActionForm().validate_on_submit():
+        return redirect(url_for("resources.own_detail", resource_id=resource_id))
+    typed = {key: request.form.get(key, "") for key in ("title", "summary", "channel", "tags")}
+    try:
+        after = service.update_metadata(user, resource, typed)
+    except DomainError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+        db.session.refresh(resource)
+        return _detail_page(resource, typed=typed, status=exc.status)
+    db.session.commit()
+    after.run()
+    flash("已保存修改", "success")
+    return redirect(url_for("resources.own_detail", resource_id=resource_id))
 
 
 @bp.post("/my/uploads/<int:resource_id>/retry")

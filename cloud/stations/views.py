@@ -197,7 +197,11 @@ def edit(station_id):
 @login_required
 def detail(station_id):
     user = _user()
-    station = scope.visible_station(user, station_id)
+    return _detail_page(user, scope.visible_station(user, station_id))
+
+
+def _detail_page(user, station, typed=None, failed=None, status=200):
+    """The station page; after a refused decision, that decision's form keeps what was typed."""
     caps = scope.capacities(user, station)
     actions = {
         name: action
@@ -222,7 +226,10 @@ def detail(station_id):
         account_form=AccountForm(),
         informant_form=InformantForm(),
         association=service.association_name(station.recognised_by_code),
-    )
+        typed=typed or {},
+        failed=failed,
+        photos_dropped=bool(typed) and any(f.filename for f in request.files.values()),
+    ), status
 
 
 @bp.post("/stations/<int:station_id>/decisions/<action>")
@@ -237,7 +244,9 @@ def decide(station_id, action):
     if not form.validate_on_submit():
         for errors in form.errors.values():
             flash(errors[0] if isinstance(errors, list) else "请检查填写的内容", "error")
-        return redirect(url_for("stations.detail", station_id=station_id))
+        if "csrf_token" in form.errors:
+            return redirect(url_for("stations.detail", station_id=station_id))
+        return _detail_page(user, station, typed=request.form, failed=action, status=422)
     decision = service.Decision(
         action=action,
         reason=form.reason.data or "",
@@ -254,9 +263,10 @@ def decide(station_id, action):
                 photos.add(FIELD_CHECK_PHOTO, request.files.getlist("photos"), label="实地核查")
             after = service.decide(user, station, decision, photos)
     except (DomainError, StorageError) as exc:
-        _fail(None, _as_domain(exc))
-    else:
-        _finish(after, f"已{ACTIONS[action].label}")
+        error = _as_domain(exc)
+        _fail(None, error)
+        return _detail_page(user, station, typed=request.form, failed=action, status=error.status)
+    _finish(after, f"已{ACTIONS[action].label}")
     return redirect(url_for("stations.detail", station_id=station_id))
 
 
@@ -357,6 +367,7 @@ def activities(station_id):
         found = [listed for listed, _hit in search_resources(SearchParams(q=rq)).items][:10]
     return render_template(
         "stations/activities.html",
+        photos_dropped=request.method == "POST" and any(f.filename for f in request.files.values()),
         station=station,
         activities=service.activities_of(station),
         form=form,

@@ -146,3 +146,35 @@ def test_the_staff_form_comes_back_with_the_chosen_region(auth, client):
     assert page.status_code == 200
     assert selected_regions(html) == "43"
     assert 'value="王主任"' in html
+
+
+def test_a_refused_edit_of_a_resource_keeps_what_was_typed(app, auth, client):
+    auth.create_uploader(phone=OWNER)
+    token = auth.token(OWNER)
+    with open(f"{TESTDATA}/images/pillow_flower.jpg", "rb") as fh:
+        data = {"kind": "image", "title": "花", "channel": "科技", "file": (io.BytesIO(fh.read()), "花.jpg")}
+    rid = post_multipart(client, "/api/v1/resources", data, {**token}).get_json()["id"]
+    auth.login(OWNER)
+    csrf = csrf_token(client, f"/my/uploads/{rid}")
+    response = client.post(
+        f"/my/uploads/{rid}/edit",
+        data={
+            "csrf_token": csrf,
+            "title": "花" * 101,
+            "summary": "新的简介",
+            "channel": "健康",
+            "tags": "花，植物",
+        },
+    )
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert "标题不能超过100个字" in html
+    assert (
+        ">新的简介</textarea>" in html
+        and 'value="花，植物"' in html
+        and "<option selected>健康</option>" in html
+    )
+    with app.app_context():
+        from cloud.resources.models import Resource
+
+        assert db.session.get(Resource, rid).summary == ""
