@@ -76,7 +76,7 @@ def _detail_page(resource, typed=None, status=200):
         form=ActionForm(),
         editable=State(resource.state) in EDITABLE,
         deletable=service.can_delete(resource),
-        replace_limit=service.size_limit(resource.kind),
+        replace_limit=service.size_limit(resource.kind) if resource.kind != "article" else None,
         channels=CHANNELS,
     ), status
 

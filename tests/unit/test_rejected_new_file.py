@@ -98,3 +98,14 @@ def test_a_published_resource_offers_no_new_file(app, auth, client):
     assert refused.status_code == 422
     with app.app_context():
         assert db.session.get(Resource, rid).state == "approved"
+
+
+def test_an_articles_page_offers_no_new_file(auth, client):
+    auth.create_uploader(phone=OWNER)
+    owner = auth.token(OWNER)
+    body = {"kind": "article", "title": "图文", "body_html": "<p>正文内容</p>"}
+    rid = client.post("/api/v1/resources", json=body, headers=owner).get_json()["id"]
+    auth.login(OWNER)
+    page = client.get(f"/my/uploads/{rid}")
+    assert page.status_code == 200
+    assert 'id="replace-form"' not in page.get_data(as_text=True)
