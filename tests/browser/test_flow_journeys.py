@@ -147,3 +147,27 @@ def test_an_upload_in_progress_is_paused_resumed_and_cancelled(page, auth):
     page.get_by_test_id("pause-upload").click()
     expect(page).to_have_url(re.compile(r"/my/uploads/\d+$"), timeout=60_000)
     expect(page.get_by_test_id("state")).to_have_text("待提交", timeout=60_000)
+
+    # an upload refused for good can still be cancelled, which removes what reached the server
+    def refuse_patch(route):
+        if route.request.method != "PATCH":
+            return route.continue_()
+        body = '{"error": {"code": "forbidden", "message": "上传被拒绝（测试）"}}'
+        return route.fulfill(status=403, content_type="application/json", body=body)
+
+    page.route(re.compile(r"/api/v1/uploads/[^/]+$"), refuse_patch)
+    page.goto("/upload")
+    page.get_by_label("音频").check()
+    page.get_by_label("标题").fill("被拒绝的音频")
+    page.locator('input[type="file"]').set_input_files(f"{TESTDATA}/audio/filetype_fixture.wav")
+    page.get_by_role("button", name="开始上传").click()
+    expect(page.get_by_test_id("upload-status")).to_have_text("上传被拒绝（测试）")
+    assert len(_uploads(app)) == 1
+    expect(page.get_by_test_id("pause-upload")).to_be_hidden()
+    page.get_by_test_id("cancel-upload").click()
+    expect(page.get_by_test_id("upload-status")).to_contain_text("已取消上传")
+    for _ in range(100):
+        if not _uploads(app):
+            break
+        page.wait_for_timeout(100)
+    assert _uploads(app) == []

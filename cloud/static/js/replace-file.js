@@ -49,7 +49,7 @@
         var message = "上传失败，请检查网络后重试";
         try { message = JSON.parse(body).error.message || message; } catch (ignored) { /* not JSON */ }
         say(message, true);
-        controls.finished();
+        controls.failed();
         button.disabled = false;
       },
       onProgress: function (sent, total) {

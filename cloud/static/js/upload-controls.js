@@ -51,6 +51,8 @@
     return {
       started: function (value) { upload = value; setPaused(false); show(true); },
       finished: function () { upload = null; setPaused(false); show(false); },
+      // Failed for good (after its retries): what reached the server can still be removed.
+      failed: function () { setPaused(false); pause.hidden = true; cancel.hidden = upload === null || !upload.url; },
     };
   };
 })();
