@@ -1,7 +1,7 @@
 """Imports every feature's models so the mapper and Alembic see the whole schema."""
 
 from cloud.accounts.models import AuthSession, Captcha, RateLimitHit, SmsMessage, User, UserRole
-from cloud.catalog.models import DownloadEvent, PendingIndexUpdate, SearchLog
+from cloud.catalog.models import DownloadEvent, PendingIndexUpdate, SearchLog, SearchTerm
 from cloud.files.models import StoredFile
 from cloud.institutions.models import Institution, InstitutionInvite
 from cloud.messages.models import Message
@@ -54,6 +54,7 @@ __all__ = [
     "ResourceMonthly",
     "ReviewDecision",
     "SearchLog",
+    "SearchTerm",
     "ShareLink",
     "SmsMessage",
     "StaffAssignment",

@@ -33,7 +33,9 @@ def trusted_hosts(setting):
 
 def content_security_policy(config):
     """The policy for every page. Images may also be ``data:`` URLs: Pico's stylesheet draws its
-    checkboxes and select arrows with them. Forms may post to the S3 endpoint's origin when
+    checkboxes and select arrows with them. Media may also be ``blob:`` URLs: the spoken captcha
+    is fetched once (it is given only once) and played from memory, so it can be heard again
+    (a blob URL can only be made by the page's own scripts). Forms may post to the S3 endpoint's origin when
     downloads are presigned URLs there (a form answered by a redirect is checked against
     ``form-action`` too)."""
     form_action = ["'self'"]
@@ -47,7 +49,7 @@ def content_security_policy(config):
         "script-src": "'self'",
         "style-src": "'self'",
         "img-src": "'self' data:",
-        "media-src": "'self'",
+        "media-src": "'self' blob:",
         "font-src": "'self'",
         "connect-src": "'self'",
         "object-src": "'none'",

@@ -18,8 +18,12 @@ bp = api_blueprint("accounts")
     auth=False,
     response={
         "type": "object",
-        "required": ["id", "image_url"],
-        "properties": {"id": {"type": "string"}, "image_url": {"type": "string"}},
+        "required": ["id", "image_url", "audio_url"],
+        "properties": {
+            "id": {"type": "string"},
+            "image_url": {"type": "string"},
+            "audio_url": {"type": "string", "description": "the same challenge spoken (WAV), given once"},
+        },
     },
     status=201,
     errors=[429],
@@ -27,7 +31,13 @@ bp = api_blueprint("accounts")
 def create_captcha():
     captcha_id = captcha.new_captcha(ip=request.remote_addr)
     db.session.commit()
-    return jsonify({"id": captcha_id, "image_url": url_for(".captcha_image", captcha_id=captcha_id)}), 201
+    return jsonify(
+        {
+            "id": captcha_id,
+            "image_url": url_for(".captcha_image", captcha_id=captcha_id),
+            "audio_url": url_for(".captcha_audio", captcha_id=captcha_id),
+        }
+    ), 201
 
 
 @bp.get("/captcha/<captcha_id>.png")
@@ -38,6 +48,18 @@ def captcha_image(captcha_id):
         raise NotFound("验证码已失效，请刷新")
     db.session.commit()
     response = Response(png, mimetype="image/png")
+    response.cache_control.no_store = True
+    return response
+
+
+@bp.get("/captcha/<captcha_id>.wav")
+def captcha_audio(captcha_id):
+    """The same challenge spoken (语音验证码), given only once like the picture."""
+    wav = captcha.render_wav(captcha_id)
+    if wav is None:
+        raise NotFound("语音验证码已失效，请刷新验证码")
+    db.session.commit()
+    response = Response(wav, mimetype="audio/wav")
     response.cache_control.no_store = True
     return response
 

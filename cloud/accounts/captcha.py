@@ -1,7 +1,9 @@
 """Image captchas (人机识别): the answer stays in the database, the client gets an id and a PNG.
 
 Each challenge is drawn once (a second drawing of the same answer would be a fresh sample for an
-OCR attacker: a refresh is a new challenge), spent by its first attempt, and gone after
+OCR attacker: a refresh is a new challenge) and, for people who cannot see it, spoken once as a
+WAV of the same characters (语音验证码; the library's own voices read letters and digits); it is
+spent by its first attempt, and gone after
 ``KEPU_CAPTCHA_TTL``; one IP address may create ``KEPU_CAPTCHA_RATE_LIMIT`` of them, counted in
 the shared database. Expired challenges are deleted whenever a new one is made (and by
 ``flask users sweep``).
@@ -50,16 +52,8 @@ def render_png(captcha_id):
     The caller must commit: the drawing is recorded so that it is the only one. The guarded
     UPDATE lets exactly one of two racing requests draw it.
     """
-    row = _live(captcha_id)
-    if row is None or row.rendered_at is not None:
-        return None
-    claimed = db.session.execute(
-        update(Captcha)
-        .where(Captcha.id == row.id, Captcha.rendered_at.is_(None))
-        .values(rendered_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
-    if claimed.rowcount != 1:
+    row = _claim(captcha_id, Captcha.rendered_at)
+    if row is None:
         return None
     # Imported here: Pillow's drawing and fonts cost every web process ~9 MB, used only here.
     from captcha.image import ImageCaptcha
@@ -67,6 +61,47 @@ def render_png(captcha_id):
     out = BytesIO()
     ImageCaptcha(width=160, height=60).write(row.answer, out, format="png")
     return out.getvalue()
+
+
+def render_wav(captcha_id):
+    """Return the spoken challenge (8-bit mono WAV) the first time it is asked for, else None.
+
+    The same answer as the picture, so a user may use either; like the picture, it is given once
+    (the caller must commit).
+    """
+    row = _claim(captcha_id, Captcha.audio_rendered_at)
+    if row is None:
+        return None
+    return bytes(_voice().generate(row.answer))
+
+
+def _voice():
+    # Imported and loaded on first use: the voices are ~1 MB, and only this asks for them.
+    voice = current_app.extensions.get("kepu.captcha_voice")
+    if voice is None:
+        from captcha.audio import AudioCaptcha
+
+        voice = AudioCaptcha()
+        voice.load()
+        current_app.extensions["kepu.captcha_voice"] = voice
+    return voice
+
+
+def _claim(captcha_id, column):
+    """The live challenge if ``column`` (when it was drawn / spoken) was unset, now set; else None.
+
+    The guarded UPDATE lets exactly one of two racing requests have it.
+    """
+    row = _live(captcha_id)
+    if row is None or getattr(row, column.key) is not None:
+        return None
+    claimed = db.session.execute(
+        update(Captcha)
+        .where(Captcha.id == row.id, column.is_(None))
+        .values({column.key: utcnow()})
+        .execution_options(synchronize_session=False)
+    )
+    return row if claimed.rowcount == 1 else None
 
 
 def check_captcha(captcha_id, answer):

@@ -159,6 +159,8 @@ class Captcha(db.Model):
     created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow, index=True)
     # Drawn once: a second drawing of the same answer would hand an OCR attacker a new sample.
     rendered_at: Mapped[object | None] = mapped_column(UTCDateTime)
+    # The spoken alternative (语音验证码) is also given once, for the same reason.
+    audio_rendered_at: Mapped[object | None] = mapped_column(UTCDateTime)
     used_at: Mapped[object | None] = mapped_column(UTCDateTime)
 
     def __repr__(self):

@@ -61,6 +61,7 @@ def _sms_code_page(form_class, template, handle, **context):
             db.session.commit()
             return result
     form.captcha_id.data = captcha.new_captcha(ip=request.remote_addr)
+    form.captcha.data = ""  # typed for the picture the new challenge replaces
     db.session.commit()
     return render_template(template, form=form, password_hint=PASSWORD_HINT, **context)
 
@@ -77,10 +78,16 @@ def register():
         if as_station:
             flash("注册成功，请填写e站申报信息", "success")
             return redirect(url_for("stations.apply"))
-        flash("注册成功，欢迎使用科普资源云", "success")
-        return redirect(url_for("accounts.profile"))
+        return redirect(url_for("accounts.welcome"))
 
     return _sms_code_page(RegisterForm, "accounts/register.html", handle, as_station=as_station)
+
+
+@bp.get("/welcome")
+@login_required
+def welcome():
+    """注册成功: what this role does next (机构认证, e站申报 or the resource center)."""
+    return render_template("accounts/welcome.html", user=current_user.user)
 
 
 @bp.route("/reset", methods=["GET", "POST"])

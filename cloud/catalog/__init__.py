@@ -12,6 +12,6 @@ def _size_search_cache(state):
     postings.CACHE.resize(state.app.config["KEPU_SEARCH_CACHE_MB"] * 1024 * 1024)
 
 
-from cloud.catalog import api, views  # noqa: E402,F401
+from cloud.catalog import api, terms_views, views  # noqa: E402,F401
 
 api_bp = api.bp

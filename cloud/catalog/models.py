@@ -1,5 +1,7 @@
 """What stations do in the resource center: downloads and searches."""
 
+import enum
+
 from sqlalchemy import ForeignKey, Index, String, true
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -50,6 +52,32 @@ class SearchLog(db.Model):
 
     def __repr__(self):
         return f"<SearchLog {self.query!r} {self.result_count}>"
+
+
+class SearchTermStatus(enum.StrEnum):
+    """What admins decided about a query typed into 资源中心 (no row: nothing decided)."""
+
+    HIDDEN = "hidden"  # never suggested; still counted in the admins' lists
+    BLOCKED = "blocked"  # never suggested and left out of the admins' 热门 lists too
+
+    @property
+    def label(self):
+        return {"hidden": "不推荐", "blocked": "已屏蔽"}[self.value]
+
+
+class SearchTerm(db.Model):
+    """An admin's decision about one query as typed (大家都在搜 / 热门搜索 curation)."""
+
+    __tablename__ = "search_term"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    query: Mapped[str] = mapped_column(String(100), unique=True)
+    status: Mapped[str] = mapped_column(String(16))
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    decided_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
+
+    def __repr__(self):
+        return f"<SearchTerm {self.query!r} {self.status}>"
 
 
 class PendingIndexUpdate(db.Model):

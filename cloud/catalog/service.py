@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from flask import current_app
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, exists, func, insert, select, update
 
 from cloud.catalog import usage
-from cloud.catalog.models import DownloadEvent, PendingIndexUpdate, SearchLog
+from cloud.catalog.models import DownloadEvent, PendingIndexUpdate, SearchLog, SearchTerm, SearchTermStatus
 from cloud.catalog.tasks import open_index
 from cloud.errors import NotFound, ValidationFailed
 from cloud.extensions import db
@@ -235,27 +235,46 @@ def related(resource, limit=6):
     return sorted(rows, key=lambda r: (-len(tags & set(r.tag_list)), -r.id))[:limit]
 
 
-def popular_queries(days=30, limit=20, zero_only=False):
-    """The most searched queries of the last ``days`` (with no result, when ``zero_only``)."""
+def _decided(*statuses):
+    """The log row's query is one the admins gave one of ``statuses``."""
+    return exists().where(SearchTerm.query == SearchLog.query, SearchTerm.status.in_(list(statuses)))
+
+
+def popular_queries(days=30, limit=20, zero_only=False, *, suggestable=False):
+    """The most searched queries of the last ``days`` (with no result, when ``zero_only``).
+
+    Terms the admins blocked are never listed. ``suggestable``: only what may be offered to
+    everyone as 大家都在搜 — searches that found something, and no term the admins hid.
+    """
     since = utcnow() - timedelta(days=days)
     stmt = select(SearchLog.query, func.count()).where(SearchLog.created_at > since)
     if zero_only:
         stmt = stmt.where(SearchLog.result_count == 0)
+    if suggestable:
+        hidden = _decided(SearchTermStatus.BLOCKED, SearchTermStatus.HIDDEN)
+        stmt = stmt.where(SearchLog.result_count > 0, ~hidden)
+    else:
+        stmt = stmt.where(~_decided(SearchTermStatus.BLOCKED))
     stmt = stmt.group_by(SearchLog.query).order_by(func.count().desc(), SearchLog.query).limit(limit)
     return db.session.execute(stmt).all()
 
 
 def suggested_queries():
-    """热门搜索 for a page that found nothing: ``popular_queries`` at most once a minute per
-    process (kept on the app), because it counts a month of the search log (millions of rows
-    nationally)."""
+    """大家都在搜 for a page that found nothing: ``popular_queries(suggestable=True)`` at most once
+    a minute per process (kept on the app), because it counts a month of the search log
+    (millions of rows nationally). ``forget_suggestions`` drops it after an admin's decision."""
     cache = current_app.extensions.setdefault("kepu.suggestions", {"until": 0.0, "rows": []})
     now = time.monotonic()
     if now >= cache["until"]:
         # Two threads may both count at the expiry; either result is right.
-        cache.update(rows=[tuple(row) for row in popular_queries(limit=SUGGESTIONS)])
+        cache.update(rows=[tuple(row) for row in popular_queries(limit=SUGGESTIONS, suggestable=True)])
         cache["until"] = now + SUGGESTIONS_SECONDS
     return cache["rows"]
+
+
+def forget_suggestions():
+    """Count the suggestions afresh on the next page (this process; others within a minute)."""
+    current_app.extensions.pop("kepu.suggestions", None)
 
 
 def published(resource_id):

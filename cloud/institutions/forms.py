@@ -22,6 +22,8 @@ class ApplyForm(FlaskForm):
     contact_name = StringField("联系人", validators=[DataRequired(REQUIRED), Length(max=50)])
     contact_phone = StringField("联系人手机号", validators=[DataRequired(REQUIRED), Length(max=32)])
     licence = FileField("营业执照或授权书", description="jpg、png 或 pdf，不超过 20 MB，仅管理员可见")
+    # A licence sent with an earlier submission that failed (signed; see pending_licence).
+    licence_token = HiddenField()
     submit = SubmitField("提交认证")
 
 

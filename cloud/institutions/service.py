@@ -5,6 +5,7 @@ import secrets
 from datetime import timedelta
 
 from flask import current_app
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import select
 
 from cloud.accounts.models import Role, User
@@ -46,7 +47,15 @@ def add_member(institution, user, *, manager=False):
 def require_uploader(user):
     """Raise PermissionDenied unless ``user`` belongs to a verified institution."""
     if user is None or not user.can_upload:
-        raise PermissionDenied("只有通过机构认证的机构用户才能上传资源")
+        if user is not None and not user.has_role(Role.INSTITUTION):
+            raise PermissionDenied(
+                "上传资源仅面向机构用户，您可以在资源中心检索和下载资源",
+                details={"link": "/resources", "link_text": "去资源中心"},
+            )
+        raise PermissionDenied(
+            "只有通过机构认证的机构用户才能上传资源，请先完成机构认证",
+            details={"link": "/institution", "link_text": "去完成机构认证"},
+        )
 
 
 LICENCE_TYPES = {"image/jpeg", "image/png", "application/pdf"}
@@ -73,6 +82,46 @@ def store_licence(user, file_storage):
     stored.content_type = sniff_bytes(read_head(stored, SNIFF_BYTES)).mime
     if stored.content_type not in LICENCE_TYPES:
         raise ValidationFailed("证明文件须为 jpg、png 或 pdf 格式", details={"field": "licence"})
+    return stored
+
+
+# A licence sent with a form that failed stays usable this long (the form carries a signed token
+# for it); unused, it is an unreferenced file that `flask storage sweep` removes later.
+PENDING_LICENCE_SECONDS = 3600
+_PENDING_SALT = "kepu.pending-licence"
+
+
+def _pending_serializer():
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=_PENDING_SALT)
+
+
+def pending_licence_token(user, stored):
+    """A token the form carries so a re-submission can use ``stored`` without choosing it again."""
+    return _pending_serializer().dumps({"user": user.id, "file": stored.id})
+
+
+def pending_licence(user, token):
+    """The licence ``user`` sent with an earlier, failed submission of the form, or None.
+
+    Only their own, only within ``PENDING_LICENCE_SECONDS``, and only a file that is no other
+    institution's licence.
+    """
+    from cloud.files.models import StoredFile
+
+    if not token or not isinstance(token, str) or len(token) > 500:
+        return None
+    try:
+        data = _pending_serializer().loads(token, max_age=PENDING_LICENCE_SECONDS)
+    except BadSignature:
+        return None
+    if not isinstance(data, dict) or data.get("user") != user.id or not isinstance(data.get("file"), int):
+        return None
+    stored = db.session.get(StoredFile, data["file"])
+    if stored is None or stored.content_type not in LICENCE_TYPES:
+        return None
+    owner = db.session.scalar(select(Institution).where(Institution.licence_file_id == stored.id))
+    if owner is not None and owner.id != user.institution_id:
+        return None
     return stored
 
 

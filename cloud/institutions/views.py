@@ -4,7 +4,7 @@ from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from cloud.accounts.models import Role
-from cloud.errors import DomainError, NotFound
+from cloud.errors import DomainError, NotFound, ValidationFailed
 from cloud.extensions import db
 from cloud.files.serving import send_stored_file
 from cloud.institutions import bp, service
@@ -19,27 +19,43 @@ def mine():
     user = current_user.user
     institution = user.institution
     form = ApplyForm(obj=institution) if request.method == "GET" and institution else ApplyForm()
-    if form.validate_on_submit():
-        try:
-            licence = service.store_licence(user, form.licence.data)
-            service.apply(user, form.data, licence)
-        except DomainError as exc:
-            db.session.rollback()
-            field = getattr(form, exc.details.get("field", ""), None)
-            if field is None:
-                flash(exc.message, "error")
-            else:
-                field.errors.append(exc.message)
+    if not form.is_submitted():
+        return _render_mine(user, form)
+    valid = form.validate()
+    if "csrf_token" in form.errors:
+        return _render_mine(user, form)
+    licence = None
+    try:
+        # Stored even when another field is wrong, so the user need not choose it again.
+        licence = service.store_licence(user, form.licence.data)
+        licence = licence or service.pending_licence(user, form.licence_token.data)
+        if valid:
+            with db.session.begin_nested():
+                service.apply(user, form.data, licence)
+    except DomainError as exc:
+        field = getattr(form, exc.details.get("field", ""), None)
+        if field is None:
+            flash(exc.message, "error")
         else:
+            field.errors.append(exc.message)
+        if licence is None or exc.details.get("field") == "licence":
+            db.session.rollback()
+            licence = None
+    else:
+        if valid:
             db.session.commit()
             flash("机构认证申请已提交，请等待管理员审核", "success")
             return redirect(url_for("institutions.mine"))
-    return _render_mine(user, form)
+    if licence is not None:
+        db.session.commit()  # the licence alone, kept for the next submission
+        form.licence_token.data = service.pending_licence_token(user, licence)
+    return _render_mine(user, form, pending_licence=licence)
 
 
-def _render_mine(user, form, new_invite=None):
+def _render_mine(user, form, new_invite=None, pending_licence=None):
     institution = user.institution
     is_manager = institution is not None and user.is_institution_manager
+    region_code = form.region_code.data or (institution.region_code if institution else None)
     return render_template(
         "institutions/mine.html",
         user=user,
@@ -50,7 +66,8 @@ def _render_mine(user, form, new_invite=None):
         members=service.members(institution) if institution is not None else [],
         invites=service.live_invites(institution) if is_manager else [],
         new_invite=new_invite,
-        region_chain=ancestry(institution.region_code if institution else None),
+        pending_licence=pending_licence,
+        region_chain=ancestry(region_code),
     )
 
 
@@ -158,6 +175,11 @@ def decide(institution_id, action):
     form = DecisionForm()
     if form.validate_on_submit():
         try:
+            # Verifying lets the institution publish to every station: a ticked box, not a stray click.
+            if action == "verify" and request.form.get("confirm") != "1":
+                raise ValidationFailed(
+                    "请先勾选“已核对证明文件与机构信息”再通过认证", details={"field": "confirm"}
+                )
             after = service.decide(current_user.user, institution, action == "verify", form.reason.data)
         except DomainError as exc:
             db.session.rollback()

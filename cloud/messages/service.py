@@ -46,6 +46,19 @@ def inbox(user, limit=100):
     return db.session.scalars(stmt).all()
 
 
+def mark_read(user, message_ids):
+    """Mark these messages of ``user`` read (those already read keep their time); flushes."""
+    ids = list(message_ids)
+    if not ids:
+        return 0
+    return db.session.execute(
+        update(Message)
+        .where(Message.user_id == user.id, Message.id.in_(ids), Message.read_at.is_(None))
+        .values(read_at=utcnow())
+        .execution_options(synchronize_session=False)
+    ).rowcount
+
+
 def mark_all_read(user):
     db.session.execute(
         update(Message).where(Message.user_id == user.id, Message.read_at.is_(None)).values(read_at=utcnow())

@@ -11,8 +11,13 @@ from cloud.messages import bp, service
 @bp.get("/")
 @login_required
 def inbox():
-    messages = service.inbox(current_user.user)
-    return render_template("messages/inbox.html", messages=messages, form=FlaskForm())
+    """我的消息: showing a message reads it (those new in this view stay marked new this once)."""
+    user = current_user.user
+    messages = service.inbox(user)
+    new = {m.id for m in messages if m.read_at is None}
+    service.mark_read(user, new)
+    db.session.commit()
+    return render_template("messages/inbox.html", messages=messages, new=new, form=FlaskForm())
 
 
 @bp.post("/read")

@@ -173,6 +173,22 @@ def retry_resource(resource_id):
     return jsonify(resource_json(resource))
 
 
+@bp.delete("/resources/<int:resource_id>")
+@operation(
+    "Delete a draft, failed, or processed but never submitted resource, with its files",
+    tags=["resources"],
+    status=204,
+    errors=[403, 404, 422],
+)
+def delete_resource(resource_id):
+    user = api_user()
+    resource = service.get_own_resource(user, resource_id)
+    after = service.delete_resource(user, resource)
+    db.session.commit()
+    after.run()
+    return "", 204
+
+
 @bp.post("/article-images")
 @operation(
     "Upload a picture for an article being written (multipart field `file`)",

@@ -1,12 +1,16 @@
 """The resource lifecycle: states, the allowed transitions, and the one function that moves them.
 
     draft ─► processing ─► processed ─► pending_review ─► approved ─► withdrawn
-                 │  ▲          │              │
-                 ▼  │          │              └─► rejected ─► pending_review (edited)
-               failed ◄────────┘ (file replaced: back to processing)
+                 │  ▲ ▲        │              │
+                 ▼  │ │        │              └─► rejected ─► pending_review (metadata edited)
+               failed │◄───────┘                  │
+                      └───────────────────────────┘ (a new file: processed, then reviewed again)
 
 A resource is visible to stations only when it is approved, which it can only become from
-pending_review, which it can only reach once processing has succeeded.
+pending_review, which it can only reach once processing has succeeded. A rejected resource that
+takes a new file goes back through processing (to processed, never straight to review) and must
+then be submitted again. Drafts, failed and never-submitted processed resources can be deleted
+(``service.delete_resource``); that removes the row, so it is no transition.
 """
 
 import enum

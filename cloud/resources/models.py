@@ -112,6 +112,14 @@ class Resource(db.Model):
         return next((f for f in self.files if f.role == role), None)
 
     @property
+    def rejection_reason(self):
+        """Why the reviewer said 未通过 (the comment of the last move to rejected), while it stands."""
+        if self.state != State.REJECTED:
+            return None
+        last = next((e for e in reversed(self.events) if e.to_state == State.REJECTED), None)
+        return last.comment if last is not None else ""
+
+    @property
     def latest_job(self):
         return self.jobs[-1] if self.jobs else None
 

@@ -54,6 +54,7 @@ def resource_json(resource, *, detail=True):
         "processing": job_json(resource.latest_job),
         "thumbnail_url": _thumbnail_url(resource),
         "page_url": url_for("resources.own_detail", resource_id=resource.id),
+        "rejection_reason": resource.rejection_reason,
     }
     if detail:
         data["files"] = [file_json(f) for f in resource.files]
@@ -158,6 +159,7 @@ _RESOURCE_LISTED = {
     "processing": JOB_SCHEMA,
     "thumbnail_url": {"type": ["string", "null"]},
     "page_url": {"type": "string"},
+    "rejection_reason": {"type": ["string", "null"], "description": "the reviewer's reason while 未通过"},
 }
 RESOURCE_LISTED_SCHEMA = _object(_RESOURCE_LISTED)  # resource_json(detail=False)
 RESOURCE_SCHEMA = _object(

@@ -13,7 +13,7 @@ from sqlalchemy import or_, select, update
 from cloud.errors import Conflict, NotFound, PayloadTooLarge, ValidationFailed
 from cloud.extensions import db
 from cloud.files.models import StoredFile
-from cloud.files.service import get_storage, store_file
+from cloud.files.service import delete_objects, get_storage, store_file
 from cloud.institutions import quota
 from cloud.institutions.service import require_uploader
 from cloud.models_base import utcnow
@@ -222,6 +222,38 @@ def replace_source(user, resource, stored_file):
     db.session.flush()
     after.extend(start_processing(resource, user))
     return after
+
+
+# Resources the owner may delete: never sent to review (a draft, one whose processing failed, one
+# processed but not submitted). What reviewers saw stays, with its audit trail; it can be withdrawn.
+DELETABLE = {State.DRAFT, State.PROCESSED, State.FAILED}
+
+
+def can_delete(resource):
+    return State(resource.state) in DELETABLE and resource.submitted_at is None
+
+
+def delete_resource(user, resource):
+    """删除: remove a resource that never reached review, with its files and jobs.
+
+    The rows go in the caller's transaction; the objects are deleted after its commit (one that
+    cannot be deleted then is an orphan that ``flask storage sweep`` removes). Returns
+    after_commit callbacks. Raises ValidationFailed when the resource is not deletable.
+    """
+    if not can_delete(resource):
+        state = State(resource.state)
+        if state == State.PROCESSING:
+            raise ValidationFailed("资源正在处理中，请等处理结束后再删除")
+        raise ValidationFailed(f"“{state.label}”或已提交过审核的资源不能删除；已发布的资源可以撤回")
+    stored = [rf.stored_file for rf in resource.files]
+    keys = [sf.key for sf in stored]
+    log.info("resource %s (%s) deleted by user %s", resource.id, resource.state, getattr(user, "id", None))
+    db.session.delete(resource)  # its files' rows, jobs and events go with it
+    db.session.flush()
+    for sf in stored:
+        db.session.delete(sf)
+    db.session.flush()
+    return AfterCommit([lambda: delete_objects(keys)])
 
 
 def drop_files(resource, files):

@@ -63,15 +63,22 @@ def my_uploads():
 @bp.get("/my/uploads/<int:resource_id>")
 @login_required
 def own_detail(resource_id):
-    resource = service.get_own_resource(current_user.user, resource_id)
+    return _detail_page(service.get_own_resource(current_user.user, resource_id))
+
+
+def _detail_page(resource, typed=None, status=200):
+    """The owner's page of a resource; after a refused edit, its form keeps what was typed."""
     return render_template(
         "resources/detail.html",
+        typed=typed,
         resource=resource,
         data=resource_json(resource),
         form=ActionForm(),
         editable=State(resource.state) in EDITABLE,
+        deletable=service.can_delete(resource),
+        replace_limit=service.size_limit(resource.kind) if resource.kind != "article" else None,
         channels=CHANNELS,
-    )
+    ), status
 
 
 @bp.post("/my/uploads/<int:resource_id>/submit")
@@ -83,22 +90,52 @@ def submit(resource_id):
 @bp.post("/my/uploads/<int:resource_id>/edit")
 @login_required
 def edit(resource_id):
-    def action(user, resource):
-        metadata = {
-            "title": request.form.get("title", ""),
-            "summary": request.form.get("summary", ""),
-            "channel": request.form.get("channel", ""),
-            "tags": request.form.get("tags", ""),
-        }
-        return service.update_metadata(user, resource, metadata)
-
-    return _act(resource_id, action, "已保存修改")
+    user = current_user.user
+    resource = service.get_own_resource(user, resource_id)
+    if not ActionForm().validate_on_submit():
+        return redirect(url_for("resources.own_detail", resource_id=resource_id))
+    typed = {key: request.form.get(key, "") for key in ("title", "summary", "channel", "tags")}
+    try:
+        after = service.update_metadata(user, resource, typed)
+    except DomainError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+        db.session.refresh(resource)
+        return _detail_page(resource, typed=typed, status=exc.status)
+    db.session.commit()
+    after.run()
+    flash("已保存修改", "success")
+    return redirect(url_for("resources.own_detail", resource_id=resource_id))
 
 
 @bp.post("/my/uploads/<int:resource_id>/retry")
 @login_required
 def retry(resource_id):
     return _act(resource_id, service.retry_processing, "已重新开始处理")
+
+
+@bp.route("/my/uploads/<int:resource_id>/delete", methods=["GET", "POST"])
+@login_required
+def delete(resource_id):
+    """删除, confirmed on a page of its own (works without scripts): GET asks, POST deletes."""
+    user = current_user.user
+    resource = service.get_own_resource(user, resource_id)
+    form = ActionForm()
+    if request.method == "POST" and form.validate_on_submit():
+        title = resource.title
+        try:
+            after = service.delete_resource(user, resource)
+        except DomainError as exc:
+            db.session.rollback()
+            flash(exc.message, "error")
+            return redirect(url_for("resources.own_detail", resource_id=resource_id))
+        db.session.commit()
+        after.run()
+        flash(f"已删除“{title}”", "success")
+        return redirect(url_for("resources.my_uploads"))
+    return render_template(
+        "resources/delete.html", resource=resource, form=form, deletable=service.can_delete(resource)
+    )
 
 
 def _act(resource_id, action, done_message):

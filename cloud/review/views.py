@@ -4,7 +4,7 @@ from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 
-from cloud.errors import DomainError, NotFound
+from cloud.errors import DomainError, NotFound, ValidationFailed
 from cloud.extensions import db
 from cloud.files.serving import send_stored_file
 from cloud.resources.models import CHANNELS, KIND_LABELS, Resource
@@ -35,6 +35,11 @@ def queue():
 @login_required
 def review_page(resource_id):
     resource = service.get_for_review(current_user.user, resource_id)
+    return _review_page(resource)
+
+
+def _review_page(resource, typed=None, status=200):
+    """The review page; after a refused decision, with what the reviewer typed still in it."""
     return render_template(
         "review/review.html",
         resource=resource,
@@ -42,7 +47,8 @@ def review_page(resource_id):
         own=resource.institution_id == current_user.user.institution_id,
         decisions=service.decisions_of(resource),
         note_fields=service.NOTE_FIELDS,
-    )
+        typed=typed or {},
+    ), status
 
 
 @bp.get("/review/<int:resource_id>/files/<int:file_id>")
@@ -66,6 +72,11 @@ def decide(resource_id, action):
         if action == "claim":
             after = service.claim(reviewer, resource)
         elif action == "approve":
+            # Publishing reaches every station: a ticked box, so no stray click or Enter does it.
+            if request.form.get("confirm") != "1":
+                raise ValidationFailed(
+                    "请先勾选“我已查看全部文件，确认通过并发布”", details={"field": "confirm"}
+                )
             after = service.approve(reviewer, resource, request.form.get("comment", ""))
         else:
             notes = {k: request.form.get(f"note_{k}", "") for k in service.NOTE_FIELDS}
@@ -73,7 +84,9 @@ def decide(resource_id, action):
     except DomainError as exc:
         db.session.rollback()
         flash(exc.message, "error")
-        return redirect(url_for("review.review_page", resource_id=resource_id))
+        if action == "claim":
+            return redirect(url_for("review.review_page", resource_id=resource_id))
+        return _review_page(resource, typed=request.form, status=exc.status)
     db.session.commit()
     if after:
         after.run()

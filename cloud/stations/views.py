@@ -151,6 +151,8 @@ def _application_page(form, station, on_behalf):
         region_chain=ancestry(code) if code else [],
         selected_terminals=_selected_terminals(station),
         terminals=TERMINALS,
+        # A browser cannot be given files back: say plainly that the chosen photos must be chosen again.
+        photos_dropped=request.method == "POST" and any(f.filename for f in request.files.values()),
     )
 
 
@@ -195,7 +197,11 @@ def edit(station_id):
 @login_required
 def detail(station_id):
     user = _user()
-    station = scope.visible_station(user, station_id)
+    return _detail_page(user, scope.visible_station(user, station_id))
+
+
+def _detail_page(user, station, typed=None, failed=None, status=200):
+    """The station page; after a refused decision, that decision's form keeps what was typed."""
     caps = scope.capacities(user, station)
     actions = {
         name: action
@@ -220,7 +226,10 @@ def detail(station_id):
         account_form=AccountForm(),
         informant_form=InformantForm(),
         association=service.association_name(station.recognised_by_code),
-    )
+        typed=typed or {},
+        failed=failed,
+        photos_dropped=bool(typed) and any(f.filename for f in request.files.values()),
+    ), status
 
 
 @bp.post("/stations/<int:station_id>/decisions/<action>")
@@ -235,7 +244,9 @@ def decide(station_id, action):
     if not form.validate_on_submit():
         for errors in form.errors.values():
             flash(errors[0] if isinstance(errors, list) else "请检查填写的内容", "error")
-        return redirect(url_for("stations.detail", station_id=station_id))
+        if "csrf_token" in form.errors:
+            return redirect(url_for("stations.detail", station_id=station_id))
+        return _detail_page(user, station, typed=request.form, failed=action, status=422)
     decision = service.Decision(
         action=action,
         reason=form.reason.data or "",
@@ -252,9 +263,10 @@ def decide(station_id, action):
                 photos.add(FIELD_CHECK_PHOTO, request.files.getlist("photos"), label="实地核查")
             after = service.decide(user, station, decision, photos)
     except (DomainError, StorageError) as exc:
-        _fail(None, _as_domain(exc))
-    else:
-        _finish(after, f"已{ACTIONS[action].label}")
+        error = _as_domain(exc)
+        _fail(None, error)
+        return _detail_page(user, station, typed=request.form, failed=action, status=error.status)
+    _finish(after, f"已{ACTIONS[action].label}")
     return redirect(url_for("stations.detail", station_id=station_id))
 
 
@@ -355,6 +367,7 @@ def activities(station_id):
         found = [listed for listed, _hit in search_resources(SearchParams(q=rq)).items][:10]
     return render_template(
         "stations/activities.html",
+        photos_dropped=request.method == "POST" and any(f.filename for f in request.files.values()),
         station=station,
         activities=service.activities_of(station),
         form=form,
@@ -477,7 +490,8 @@ def staff():
         else:
             _finish(message=f"已创建工作人员账号：{created.display_name}")
             return redirect(url_for("stations.staff"))
-    own = scope.staff_region(user)
+    # After an error the picker shows the region chosen, else the staff member's own.
+    own = form.region_code.data or scope.staff_region(user)
     return render_template(
         "stations/staff.html",
         form=form,

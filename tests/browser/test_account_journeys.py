@@ -41,8 +41,11 @@ def test_register_with_captcha_and_sms_then_log_out_and_in(page, app, live_serve
     page.get_by_label("确认密码").fill(PASSWORD)
     page.get_by_role("button", name="立即注册").click()
 
-    expect(page).to_have_url(re.compile(r"/account/$"))
-    expect(page.get_by_text("注册成功，欢迎使用科普资源云")).to_be_visible()
+    # the success page says what comes next: 机构认证
+    expect(page).to_have_url(re.compile(r"/account/welcome$"))
+    expect(page.get_by_role("heading", name="注册成功")).to_be_visible()
+    expect(page.get_by_test_id("next-verify")).to_have_attribute("href", "/institution")
+    page.get_by_role("link", name="我的账号").last.click()
     expect(page.get_by_test_id("roles")).to_have_text("机构用户")
 
     # choose a region with the cascading picker

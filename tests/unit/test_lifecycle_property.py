@@ -24,7 +24,18 @@ from cloud.resources.models import Resource, ResourceEvent
 from cloud.review import service as review
 from tests.conftest import CREDIT_CODES, TESTDATA
 
-ACTIONS = ["succeed", "fail", "submit", "approve", "reject", "withdraw", "edit", "retry", "publish_directly"]
+ACTIONS = [
+    "succeed",
+    "fail",
+    "submit",
+    "approve",
+    "reject",
+    "withdraw",
+    "edit",
+    "retry",
+    "replace",
+    "publish_directly",
+]
 
 
 @pytest.fixture
@@ -40,7 +51,7 @@ def actors(app, auth):
         return fh.read()
 
 
-def act(action, resource, owner, reviewer):
+def act(action, resource, owner, reviewer, source_bytes=None):
     """Do ``action`` through the services the app uses; DomainError means refused."""
     if action == "succeed":
         transition(resource, State.PROCESSED)
@@ -60,6 +71,10 @@ def act(action, resource, owner, reviewer):
         resources.update_metadata(owner, resource, {"title": "改过的标题"})
     elif action == "retry":
         resources.retry_processing(owner, resource)
+    elif action == "replace":  # a new file (e.g. after a rejection): processed and reviewed again
+        resources.replace_source(
+            owner, resource, store_file(io.BytesIO(source_bytes), original_name="新.jpg")
+        )
     elif action == "publish_directly":  # nobody may skip review
         transition(resource, State.APPROVED)
 
@@ -78,7 +93,7 @@ def test_random_action_sequences_keep_the_invariants(app, actors, actions):
         for action in actions:
             before = State(resource.state)
             try:
-                act(action, resource, owner, reviewer)
+                act(action, resource, owner, reviewer, actors)
             except DomainError as exc:
                 db.session.rollback()
                 db.session.refresh(resource)
@@ -95,6 +110,10 @@ def test_random_action_sequences_keep_the_invariants(app, actors, actions):
             if after == State.APPROVED:
                 assert resource.published_at is not None
                 assert any(e.to_state == State.PROCESSED for e in resource.events)
+                # the file that is published went through processing and then review
+                order = [State(e.to_state) for e in resource.events]
+                last = {state: max(i for i, s in enumerate(order) if s == state) for state in set(order)}
+                assert last[State.PROCESSING] < last[State.PROCESSED] < last[State.PENDING_REVIEW]
         events = db.session.scalar(
             select(func.count()).select_from(ResourceEvent).where(ResourceEvent.resource_id == resource.id)
         )

@@ -22,9 +22,10 @@ def test_register_with_captcha_and_sms_code_logs_in(app, client, auth, outbox):
 
     response = auth.register(PHONE, code=code)
     assert response.status_code == 302
-    assert response.headers["Location"] == "/account/"
-    page = client.get("/account/").get_data(as_text=True)
-    assert "机构用户" in page
+    assert response.headers["Location"] == "/account/welcome"
+    page = client.get("/account/welcome").get_data(as_text=True)
+    assert "注册成功" in page and "机构用户" in page
+    assert 'href="/institution" data-testid="next-verify">申请机构认证</a>' in page
     with app.app_context():
         user = db.session.scalar(select(User).where(User.phone == PHONE))
         assert user.roles == {Role.INSTITUTION}

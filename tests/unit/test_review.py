@@ -262,7 +262,12 @@ def test_institution_verification_flow(app, auth, client, outbox):
     auth.logout()
     auth.login("13900139000")
     token = csrf_token(client, "/admin/institutions")
-    client.post(f"/admin/institutions/{inst_id}/verify", data={"csrf_token": token})
+    # 通过认证 needs its box ticked (a confirm step that works without scripts)
+    unticked = client.post(f"/admin/institutions/{inst_id}/verify", data={"csrf_token": token})
+    assert unticked.status_code == 302
+    queue = client.get("/admin/institutions").get_data(as_text=True)
+    assert "请先勾选“已核对证明文件与机构信息”再通过认证" in queue and "长沙市科学技术协会" in queue
+    client.post(f"/admin/institutions/{inst_id}/verify", data={"csrf_token": token, "confirm": "1"})
     auth.logout()
     auth.login(OWNER)
     assert "只有通过机构认证" not in client.get("/upload").get_data(as_text=True)
@@ -298,3 +303,32 @@ def test_verification_api(app, auth, client):
     )
     assert done.get_json()["status"] == "rejected"
     assert client.get("/api/v1/institution", headers=owner).get_json()["reject_reason"] == "材料不全"
+
+
+def test_the_review_page_publishes_only_with_the_box_ticked_and_keeps_what_was_typed(
+    app, auth, client, owner, reviewer
+):
+    rid = submitted_image(client, owner, title="需要确认的花")
+    auth.login(REVIEWER)
+    token = csrf_token(client, f"/review/{rid}")
+    client.post(f"/review/{rid}/claim", data={"csrf_token": token})
+    unticked = client.post(f"/review/{rid}/approve", data={"csrf_token": token, "comment": "内容准确"})
+    html = unticked.get_data(as_text=True)
+    assert unticked.status_code == 422
+    assert "请先勾选“我已查看全部文件，确认通过并发布”" in html
+    assert 'value="内容准确"' in html
+    assert 'name="confirm" value="1" required' in html
+    with app.app_context():
+        assert db.session.get(Resource, rid).state == "pending_review"
+    # a rejection without its reason keeps the notes typed
+    no_reason = client.post(
+        f"/review/{rid}/reject", data={"csrf_token": token, "reason": " ", "note_title": "标题太长"}
+    )
+    assert no_reason.status_code == 422
+    assert 'value="标题太长"' in no_reason.get_data(as_text=True)
+    done = client.post(
+        f"/review/{rid}/approve", data={"csrf_token": token, "comment": "内容准确", "confirm": "1"}
+    )
+    assert done.status_code == 302
+    with app.app_context():
+        assert db.session.get(Resource, rid).state == "approved"

@@ -348,8 +348,9 @@ def test_bad_photos_store_nothing(app, tree, auth, client, name, payload, messag
     )
     html = response.get_data(as_text=True)
     assert response.status_code == 200 and message in html and "有终端" in html
-    # The form keeps what was typed.
+    # The form keeps what was typed, and says the photos must be chosen again.
     assert "中原区林山寨街道建设路 1 号" in html
+    assert 'data-testid="photos-dropped"' in html and "请在下面重新选择照片" in html
     db.session.expire_all()
     assert counts() == before and objects(app) == stored_before
 
@@ -387,3 +388,45 @@ def test_typed_text_is_stored_without_invisible_characters(tree):
     assert station.venue == "活动室 60 平方米\n二楼"
     with pytest.raises(ValidationFailed, match="站点名称"):
         service.apply(manager("13900139001"), application(phone="13900139001", name="\u200b\u202e"))
+
+
+def test_a_refused_decision_keeps_what_the_county_typed(app, tree, auth, client):
+    """A decision refused (here: the on-site check's date missing) comes back with its form
+    open and filled as typed, not as an empty page (issue 12: forms keep what was typed)."""
+    station, _ = service.apply(manager(), application())
+    db.session.commit()
+    auth.login("staff410102")
+    token = csrf_token(client, f"/stations/{station.id}")
+    response = client.post(
+        f"/stations/{station.id}/decisions/county_approve",
+        data={"csrf_token": token, "checked_on": "", "checkers": "李科员、王科员", "notes": "场地与照片一致"},
+    )
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert 'value="李科员、王科员"' in html and ">场地与照片一致</textarea>" in html
+    db.session.expire_all()
+    assert db.session.get(Station, station.id).state == "applied"
+
+
+def test_a_refused_activity_says_its_photos_must_be_chosen_again(app, tree, auth, client):
+    applicant = manager()
+    station, _ = service.apply(applicant, application())
+    service.decide(user(tree["zhongyuan"]), station, service.Decision("county_approve", field_check=CHECK))
+    service.decide(user(tree["zhengzhou"]), station, service.Decision("city_recognise"))
+    db.session.commit()
+    auth.login("13900139000")
+    token = csrf_token(client, f"/stations/{station.id}/activities")
+    response = post_multipart(
+        client,
+        f"/stations/{station.id}/activities",
+        {
+            "csrf_token": token,
+            "title": "科普日活动",
+            "kind": "全国科普日",
+            "place": "活动室",
+            "photos": (io.BytesIO(_png()), "活动.png"),
+        },
+    )  # no date: refused
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert 'value="科普日活动"' in html and 'data-testid="photos-dropped"' in html

@@ -535,7 +535,9 @@ def test_a_user_outside_a_verified_institution_gets_403_in_chinese(app, auth, cl
     auth.create(phone="13900139000")
     response = create(client, auth.token("13900139000"), 10)
     assert response.status_code == 403
-    assert response.get_json()["error"]["message"] == "只有通过机构认证的机构用户才能上传资源"
+    error = response.get_json()["error"]
+    assert error["message"] == "只有通过机构认证的机构用户才能上传资源，请先完成机构认证"
+    assert error["details"]["link"] == "/institution"
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Upload)) == 0
 

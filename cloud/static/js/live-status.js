@@ -19,6 +19,18 @@
       var step = document.createElement("small");
       step.className = "job-step"; step.textContent = job.step || "";
       cell.appendChild(bar); cell.appendChild(step);
+    } else if (item.state === "rejected") {
+      var reason = document.createElement("small");
+      reason.className = "error reject-reason";
+      reason.setAttribute("data-testid", "reject-reason");
+      reason.textContent = "未通过原因：" + (item.rejection_reason || "未填写");
+      cell.appendChild(reason);
+    } else if (item.state === "failed" && job.error) {
+      var error = document.createElement("small");
+      error.className = "error job-error";
+      error.setAttribute("data-testid", "job-error");
+      error.textContent = job.error;
+      cell.appendChild(error);
     }
   }
 

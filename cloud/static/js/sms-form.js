@@ -1,4 +1,5 @@
-// Registration / password reset: refresh the captcha, request an SMS code, count down the resend.
+// Registration / password reset: refresh the captcha (or hear it spoken), request an SMS code,
+// count down the resend.
 (function () {
   "use strict";
   var form = document.querySelector("form.sms-form");
@@ -9,6 +10,11 @@
   var captchaInput = form.querySelector('input[name="captcha"]');
   var sendButton = form.querySelector(".send-code");
   var status = form.querySelector(".sms-status");
+  var refreshButton = form.querySelector(".captcha-refresh");
+  var listenButton = form.querySelector(".captcha-listen");
+  var audio = form.querySelector(".captcha-audio");
+  var audioUrl = listenButton.dataset.audioUrl;
+  var heard = null;  // the object URL of this challenge's speech, once fetched
 
   function post(url, body) {
     return fetch(url, {
@@ -21,13 +27,47 @@
     });
   }
 
+  function forgetAudio() {
+    if (heard) URL.revokeObjectURL(heard);
+    heard = null;
+    audio.pause();
+    audio.removeAttribute("src");
+    audio.hidden = true;
+  }
+
   function refreshCaptcha() {
     return post(form.dataset.captchaUrl).then(function (result) {
-      if (!result.ok) return;
+      if (!result.ok) {
+        status.textContent = result.data.error ? result.data.error.message : "获取验证码失败，请稍后再试";
+        status.className = "sms-status error";
+        return;
+      }
       captchaId.value = result.data.id;
       img.src = result.data.image_url;
+      audioUrl = result.data.audio_url;
+      forgetAudio();
       captchaInput.value = "";
     });
+  }
+
+  // The speech is given once per challenge: fetch it into memory so it can be played again.
+  function listen() {
+    if (heard) { audio.currentTime = 0; audio.play(); return; }
+    listenButton.disabled = true;
+    fetch(audioUrl, { credentials: "same-origin" }).then(function (response) {
+      if (!response.ok) throw new Error("gone");
+      return response.blob();
+    }).then(function (blob) {
+      heard = URL.createObjectURL(blob);
+      audio.src = heard;
+      audio.hidden = false;
+      audio.play().catch(function () { /* autoplay refused: the controls are shown */ });
+      audio.focus();
+    }).catch(function () {
+      status.textContent = "语音验证码已失效，已为您换一张，请再次点击收听";
+      status.className = "sms-status error";
+      return refreshCaptcha();
+    }).then(function () { listenButton.disabled = false; });
   }
 
   function countdown(seconds) {
@@ -47,6 +87,10 @@
   }
 
   img.addEventListener("click", refreshCaptcha);
+  refreshButton.addEventListener("click", function () {
+    refreshCaptcha().then(function () { captchaInput.focus(); });
+  });
+  listenButton.addEventListener("click", listen);
   // A captcha is drawn only once: a page shown again from history cannot load its picture, so
   // fetch a new challenge (once in a row, so a refused request cannot loop).
   var replaced = false;

@@ -12,6 +12,10 @@
   var button = form.querySelector(".start-upload");
   var chosen = null;
   var upload = null;
+  var controls = window.KepuUploadControls(form, {
+    say: function (text) { say(text); },
+    cancelled: function (text) { say(text); bar.hidden = true; button.disabled = false; },
+  });
 
   function kind() { return form.querySelector('input[name="kind"]:checked').value; }
   function say(text, isError) { status.textContent = text; status.className = "upload-status" + (isError ? " error" : ""); }
@@ -118,6 +122,7 @@
         var message = "上传失败，请检查网络后重试";
         try { message = JSON.parse(body).error.message || message; } catch (ignored) { /* not JSON */ }
         say(message, true);
+        controls.failed();
         button.disabled = false;
       },
       onProgress: function (sent, total) {
@@ -125,6 +130,7 @@
         say("正在上传… " + bar.value + "%（" + mib(sent) + " / " + mib(total) + "）");
       },
       onSuccess: function () {
+        controls.finished();
         say("上传完成，正在登记资源…");
         register(upload.url, "refuse");
       },
@@ -133,6 +139,7 @@
     upload.findPreviousUploads().then(function (previous) {
       if (previous.length) upload.resumeFromPreviousUpload(previous[0]);
       upload.start();
+      controls.started(upload);
     });
   });
 })();
