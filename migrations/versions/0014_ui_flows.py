@@ -12,7 +12,7 @@ import cloud.models_base
 
 # revision identifiers, used by Alembic.
 revision = '0014_ui_flows'
-down_revision = "0011_monthly_reports"
+down_revision = "0012_monthly_rollups"
 branch_labels = None
 depends_on = None
 
