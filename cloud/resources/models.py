@@ -7,28 +7,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from cloud.extensions import db
 from cloud.models_base import UTCDateTime, utcnow
+from cloud.resources.kinds import KIND_LABELS, Kind  # noqa: F401  (the kinds live in kinds.py)
 from cloud.resources.lifecycle import State
 
-
-class Kind(enum.StrEnum):
-    ARTICLE = "article"
-    IMAGE = "image"
-    VIDEO = "video"
-    WALLCHART = "wallchart"
-    AUDIO = "audio"
-
-    @property
-    def label(self):
-        return KIND_LABELS[self]
-
-
-KIND_LABELS = {
-    Kind.ARTICLE: "图文",
-    Kind.IMAGE: "图片",
-    Kind.VIDEO: "视频",
-    Kind.WALLCHART: "挂图",
-    Kind.AUDIO: "音频",
-}
 CHANNELS = ("科技", "健康", "军事", "校园", "社区", "乡村", "应急", "其他")
 
 

@@ -2,6 +2,7 @@
 
 from flask import url_for
 
+from cloud.resources.kinds import KINDS
 from cloud.resources.models import ResourceFile
 from cloud.resources.service import duplicate_json, duplicates_of
 
@@ -85,7 +86,7 @@ def _thumbnail_url(resource):
 # them). Every key the functions always write is required; more may be added.
 _TIME = {"type": "string", "format": "date-time"}
 _TIME_OR_NULL = {"type": ["string", "null"], "format": "date-time"}
-_KINDS = ["article", "image", "video", "wallchart", "audio"]
+_KINDS = [kind.value for kind in KINDS]
 _FACT_TYPES = {
     "width": "integer",
     "height": "integer",
