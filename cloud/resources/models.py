@@ -31,6 +31,24 @@ class Role(enum.StrEnum):
     INLINE_SOURCE = "inline-source"  # the picture as the author uploaded it
     PRINT = "print"  # a wall chart as a PDF at its physical size, for stations without Photoshop
 
+    @property
+    def label(self):
+        return ROLE_LABELS[self]
+
+
+#: What each file is called on the pages (the review page, the owner's page, the API's role_label).
+ROLE_LABELS = {
+    Role.SOURCE: "源文件",
+    Role.SD: "标清版本",
+    Role.PREVIEW: "预览图",
+    Role.THUMBNAIL: "缩略图",
+    Role.POSTER: "封面",
+    Role.LISTENING: "试听版",
+    Role.INLINE_IMAGE: "插图",
+    Role.INLINE_SOURCE: "插图原图",
+    Role.PRINT: "打印版 PDF",
+}
+
 
 # Files the author provided; everything else is made by processing and replaced by each run.
 AUTHORED_ROLES = (Role.SOURCE, Role.INLINE_SOURCE)
@@ -140,6 +158,10 @@ class ResourceFile(db.Model):
     @property
     def size(self):
         return self.stored_file.size
+
+    @property
+    def role_label(self):
+        return Role(self.role).label
 
     def __repr__(self):
         return f"<ResourceFile {self.id} {self.role} of {self.resource_id}>"
