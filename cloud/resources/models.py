@@ -46,7 +46,7 @@ ROLE_LABELS = {
     Role.LISTENING: "试听版",
     Role.INLINE_IMAGE: "插图",
     Role.INLINE_SOURCE: "插图原图",
-    Role.PRINT: "打印版 PDF",
+    Role.PRINT: "打印版",
 }
 
 

@@ -8,7 +8,7 @@ from cloud.errors import DomainError, NotFound
 from cloud.extensions import db
 from cloud.files.serving import send_stored_file
 from cloud.resources import articles, bp, service
-from cloud.resources.kinds import FILE_KINDS, KINDS
+from cloud.resources.kinds import FILE_KINDS, KINDS, Kind
 from cloud.resources.lifecycle import EDITABLE, State
 from cloud.resources.models import CHANNELS
 from cloud.resources.schema import resource_json
@@ -36,7 +36,12 @@ def upload():
 @login_required
 def write_article():
     user = current_user.user
-    return render_template("resources/article_editor.html", can_upload=user.can_upload, channels=CHANNELS)
+    return render_template(
+        "resources/article_editor.html",
+        can_upload=user.can_upload,
+        channels=CHANNELS,
+        hint=KINDS[Kind.ARTICLE].hint(),
+    )
 
 
 @bp.get("/media/article-images/<token>")

@@ -1,6 +1,7 @@
 """The words and widths people meet: the filter panel, the upload hint, the article editor, the
 review page's file list — all Chinese, all usable at the old county PC's size and on a phone."""
 
+import io
 import re
 
 import pytest
@@ -10,6 +11,7 @@ from cloud.resources.kinds import FILE_KINDS, KINDS
 from cloud.units import human_size
 from tests.browser.conftest import ARTIFACTS, LIVE_MAX_IMAGE_BYTES
 from tests.browser.test_upload_journey import log_in
+from tests.conftest import TESTDATA
 
 SIZES = {"pc": (1366, 768), "phone": (390, 844)}
 UPLOADER, PASSWORD = "13600136011", "Words2026"
@@ -91,3 +93,154 @@ def test_the_upload_hint_follows_the_chosen_kind_and_the_configured_limit(page, 
     page.get_by_label("图片", exact=True).check()
     expect(hint).to_contain_text("jpg、png、gif、webp")
     expect(hint).not_to_contain_text("4 GB")
+
+
+LATIN = re.compile(r"[A-Za-z]")
+
+TOOLBAR_WORDS = """() => {
+  const words = [];
+  for (const el of document.querySelectorAll('.ql-toolbar, .ql-toolbar *, .ql-tooltip, .ql-tooltip *')) {
+    for (const pseudo of ['::before', '::after']) {
+      const content = getComputedStyle(el, pseudo).content;
+      if (content && content !== 'none' && content !== 'normal') {
+        words.push(content.startsWith('attr(') ? '' : content.replace(/^"|"$/g, ''));
+      }
+    }
+    for (const name of ['aria-label', 'title', 'placeholder', 'data-label']) {
+      if (el.getAttribute(name)) words.push(el.getAttribute(name));
+    }
+    for (const node of el.childNodes) if (node.nodeType === 3) words.push(node.textContent);
+  }
+  return words.map(w => w.trim()).filter(Boolean);
+}"""
+
+
+def test_the_article_editor_speaks_chinese_and_what_it_makes_survives_sanitising(page, auth):
+    _uploader(auth)
+    log_in(page, UPLOADER, PASSWORD)
+    page.goto("/upload/article")
+    page.get_by_label("标题").fill("夏季防溺水")
+    editor = page.locator("#editor .ql-editor")
+    # the editor's text is the page's size, in the page's font
+    sizes = page.evaluate(
+        "[getComputedStyle(document.querySelector('.ql-editor')).fontSize,"
+        " getComputedStyle(document.querySelector('#title')).fontSize]"
+    )
+    assert sizes[0] == sizes[1], sizes
+    editor.click()
+    page.keyboard.type("防溺水要点")
+    page.get_by_role("button", name="段落样式").click()
+    item = page.get_by_role("button", name="一级标题")
+    expect(item).to_be_visible()
+    # the picker is Quill's, not a row of Pico buttons: no filled background, one line each
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "article-editor-heading-picker.png"))
+    box = item.bounding_box()
+    assert box["height"] < 64 and box["width"] >= 100, box
+    assert page.evaluate(
+        "getComputedStyle(document.querySelector('.ql-picker-item[data-value=\"2\"]')).backgroundColor"
+    ) in ("rgba(0, 0, 0, 0)", "transparent")
+    item.click()
+    expect(editor.locator("h2")).to_have_text("防溺水要点")
+    page.keyboard.press("End")
+    page.keyboard.press("Enter")
+    page.get_by_role("button", name="项目符号列表").click()
+    page.keyboard.type("不去野外游泳")
+    page.keyboard.press("Enter")
+    page.keyboard.type("结伴而行")
+    page.keyboard.press("Enter")
+    page.keyboard.press("Enter")  # leaves the list
+    page.keyboard.type("详见官网")
+    for _ in range(4):
+        page.keyboard.press("Shift+ArrowLeft")
+    page.get_by_role("button", name="插入链接").click()
+    link_box = page.get_by_label("链接网址")
+    expect(link_box).to_be_visible()
+    assert link_box.get_attribute("placeholder") == "请输入网址"
+    words = page.evaluate(TOOLBAR_WORDS)
+    assert words and not [w for w in words if LATIN.search(w)], words
+    link_box.fill("https://www.kepuchina.cn/")
+    link_box.press("Enter")
+    expect(editor.locator("a")).to_have_text("详见官网")
+    page.keyboard.press("End")
+    page.keyboard.press("Enter")
+    with page.expect_file_chooser() as chooser:
+        page.get_by_role("button", name="插入图片").click()
+    chooser.value.set_files(f"{TESTDATA}/images/pillow_flower.jpg")
+    expect(page.get_by_test_id("article-status")).to_have_text("图片已插入")
+    page.get_by_role("button", name="保存并处理").click()
+    expect(page).to_have_url(re.compile(r"/my/uploads/\d+$"), timeout=60_000)
+
+    body = page.get_by_test_id("article-body")
+    expect(body.locator("h2")).to_have_text("防溺水要点")
+    expect(body.locator("ul > li")).to_have_text(["不去野外游泳", "结伴而行"])  # a bullet list, not numbered
+    link = body.get_by_role("link", name="详见官网")
+    assert link.get_attribute("href") == "https://www.kepuchina.cn/"
+    assert "nofollow" in link.get_attribute("rel")
+    image = body.locator("img")
+    expect(image).to_have_count(1)
+    assert image.get_attribute("src").startswith("/media/article-images/")
+    assert "&nbsp;" not in body.inner_html() and "ql-" not in body.inner_html()
+
+
+def test_the_review_page_names_every_file_in_chinese(page, app, auth, client, live_server):
+    from cloud.accounts.models import Role as AccountRole
+    from cloud.accounts.models import UserRole
+    from cloud.extensions import db
+    from cloud.resources.models import ROLE_LABELS
+    from tests.conftest import post_multipart
+
+    auth.create_uploader(phone="13600136021")
+    reviewer_id = auth.create(AccountRole.STATION, phone="13600136022", password=PASSWORD)
+    with app.app_context():
+        db.session.add(UserRole(user_id=reviewer_id, role=AccountRole.REVIEWER))
+        db.session.commit()
+    owner = auth.token("13600136021")
+    app.config["KEPU_STORAGE_DIR"] = live_server.storage_dir
+    app.config["KEPU_INDEX_DIR"] = live_server.index_dir
+    app.extensions["kepu_storage"] = None
+    with open(f"{TESTDATA}/images/pillow_flower.jpg", "rb") as fh:
+        data = {
+            "kind": "wallchart",
+            "title": "花的结构挂图",
+            "channel": "科技",
+            "file": (io.BytesIO(fh.read()), "花.jpg"),
+        }
+    rid = post_multipart(client, "/api/v1/resources", data, owner).get_json()["id"]
+    assert client.post(f"/api/v1/resources/{rid}/submit", headers=owner).status_code == 200
+
+    log_in(page, "13600136022", PASSWORD)
+    page.goto(f"/review/{rid}")
+    rows = page.get_by_test_id("review-files").locator("tbody tr")
+    roles = rows.evaluate_all("rows => rows.map(r => r.dataset.role)")
+    assert {"source", "preview", "thumbnail", "print"} <= set(roles)
+    for role, row in zip(roles, rows.all(), strict=True):
+        first, size = row.locator("td").nth(0).inner_text(), row.locator("td").nth(1).inner_text()
+        assert first == ROLE_LABELS[role] and not LATIN.search(first)
+        assert re.fullmatch(r"\d+(\.\d)? (B|KB|MB|GB)", size) and not size.startswith("0"), size
+    expect(rows.filter(has=page.locator("td", has_text="打印版"))).to_have_count(1)
+
+
+def test_a_file_input_says_choose_file_and_the_chosen_name_in_chinese(page, auth):
+    from cloud.accounts.models import Role as AccountRole
+
+    auth.create(AccountRole.INSTITUTION, phone="13600136031", password=PASSWORD)
+    log_in(page, "13600136031", PASSWORD)
+    page.goto("/institution")
+    picker = page.get_by_test_id("file-picker")
+    expect(picker).to_have_class(re.compile(r"\benhanced\b"))
+    expect(picker.locator(".file-picker-button")).to_have_text("选择文件")
+    expect(picker.locator(".file-picker-name")).to_have_text("未选择文件")
+    # the browser's own button ("Choose file / No file chosen") is out of sight but still the input
+    native = page.get_by_label("营业执照或授权书")
+    assert native.bounding_box()["width"] <= 1
+    with page.expect_file_chooser() as chooser:
+        picker.locator(".file-picker-button").click()
+    chooser.value.set_files(f"{TESTDATA}/images/pillow_flower.jpg")
+    expect(picker.locator(".file-picker-name")).to_have_text("已选择：pillow_flower.jpg")
+    # reachable by keyboard (Tab from the field before it), and the focus shows on the button
+    page.locator("#contact_phone").focus()
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.type") == "file"
+    outline = page.evaluate("getComputedStyle(document.querySelector('.file-picker-button')).outlineStyle")
+    assert outline == "solid"
