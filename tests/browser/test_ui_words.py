@@ -183,7 +183,9 @@ def test_the_article_editor_speaks_chinese_and_what_it_makes_survives_sanitising
     assert "&nbsp;" not in body.inner_html() and "ql-" not in body.inner_html()
 
 
-def test_the_review_page_names_every_file_in_chinese(page, app, auth, client, live_server):
+def test_the_review_page_names_every_file_in_chinese_and_search_marks_matches_in_red(
+    page, app, auth, client, live_server
+):
     from cloud.accounts.models import Role as AccountRole
     from cloud.accounts.models import UserRole
     from cloud.extensions import db
@@ -219,6 +221,18 @@ def test_the_review_page_names_every_file_in_chinese(page, app, auth, client, li
         assert first == ROLE_LABELS[role] and not LATIN.search(first)
         assert re.fullmatch(r"\d+(\.\d)? (B|KB|MB|GB)", size) and not size.startswith("0"), size
     expect(rows.filter(has=page.locator("td", has_text="打印版"))).to_have_count(1)
+
+    # published, it is found; the match is marked the way Chinese search pages mark it
+    reviewer = auth.token("13600136022", PASSWORD)
+    client.post(f"/api/v1/review/{rid}/claim", headers=reviewer)
+    assert client.post(f"/api/v1/review/{rid}/approve", headers=reviewer).status_code == 200
+    page.goto("/resources?q=结构")
+    match = page.get_by_test_id("result").locator("h3 em")
+    expect(match).to_have_text("结构")
+    style = match.evaluate(
+        "e => { const s = getComputedStyle(e); return [s.fontStyle, s.fontWeight, s.color]; }"
+    )
+    assert style == ["normal", "700", "rgb(204, 0, 0)"], style
 
 
 def test_a_file_input_says_choose_file_and_the_chosen_name_in_chinese(page, auth):
