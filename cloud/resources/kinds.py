@@ -174,7 +174,3 @@ def file_rules(kind):
         raise KeyError(kind)
     return rules
 
-
-def limit(kind):
-    """The size limit, in bytes, of ``kind`` (a resource kind or ``article_image``)."""
-    return UPLOAD_TYPES[kind].limit() if kind in UPLOAD_TYPES else KINDS[Kind(kind)].limit()

@@ -4,6 +4,7 @@ The upload page, the API, tus intake and the pipeline read a kind's formats and 
 ``cloud.resources.kinds``; these tests change a ``KEPU_MAX_*`` setting and look for it everywhere.
 """
 
+import io
 import re
 
 import pytest
@@ -13,8 +14,9 @@ from cloud.media.ffmpeg import MediaRejected
 from cloud.media.sniff import EXT_FAMILY
 from cloud.resources import pipeline
 from cloud.resources.kinds import FILE_KINDS, KINDS, UPLOAD_TYPES, Kind, file_rules
+from cloud.resources.models import Role
 from cloud.units import human_size
-from tests.conftest import TESTDATA
+from tests.conftest import TESTDATA, post_multipart
 from tests.unit.test_tus import create
 
 MiB = 1024**2
@@ -113,3 +115,15 @@ def test_the_pipeline_refuses_content_its_kind_does_not_take():
     with pytest.raises(MediaRejected) as caught:
         pipeline.require_content(file_rules("wallchart"), png)
     assert caught.value.message == "文件内容是PNG 图片，不能作为挂图处理"
+
+
+def test_every_file_role_has_a_chinese_label_in_the_api(auth, client):
+    for role in Role:
+        assert re.fullmatch(r"[\u4e00-\u9fff]+", role.label), role
+    auth.create_uploader()
+    headers = auth.token()
+    with open(f"{TESTDATA}/images/pillow_flower.jpg", "rb") as fh:
+        data = {"kind": "image", "title": "花", "file": (io.BytesIO(fh.read()), "花.jpg")}
+    body = post_multipart(client, "/api/v1/resources", data, headers).get_json()
+    labels = {f["role"]: f["role_label"] for f in body["files"]}
+    assert labels["source"] == "源文件" and labels["preview"] == "预览图"
