@@ -173,4 +173,3 @@ def file_rules(kind):
     if rules is None:
         raise KeyError(kind)
     return rules
-
