@@ -2,8 +2,9 @@
 
 The type is decided from the first bytes of the file (magic numbers), never from the name or the
 browser's Content-Type. :func:`check_upload` then applies, in this order: the name rules (decoded,
-NFC, no control characters, no trailing dots/spaces, no executable inner extension), the per-type
-extension allow-list, the per-type content allow-list, and agreement between content and extension.
+NFC, no control characters, no trailing dots/spaces, no executable inner extension), the extension
+allow-list and the content allow-list of the upload's :class:`FileRules` (each resource kind's are
+in ``cloud.resources.kinds``), and agreement between content and extension.
 """
 
 from __future__ import annotations
@@ -33,7 +34,6 @@ MSG_NAME_TRAILING = "文件名不能以空格或点结尾，请重命名后再�
 MSG_NAME_ENCODING = "文件名编码无效，请重命名后再上传"
 MSG_NAME_DOUBLE_EXT = "文件名包含可执行文件的扩展名（.{inner}），请重命名后再上传"
 MSG_EMPTY_FILE = "文件为空"
-MSG_BAD_TYPE = "未知的资源类型"
 
 
 class UploadRejected(MediaRejected):
@@ -60,7 +60,6 @@ class Sniffed:
 class AcceptedUpload:
     """The result of :func:`check_upload`: the content type, the decoded name's extension, a display name."""
 
-    resource_type: str
     sniffed: Sniffed
     ext: str
     display_name: str
@@ -137,22 +136,19 @@ _LABELS = {
     "unknown": "未知格式",
 }
 
-TYPE_LABELS = {"image": "图片", "video": "视频", "wallchart": "挂图", "audio": "音频"}
 
-#: Per resource type: the extensions a name may end with, and the content kinds accepted.
-ALLOWED_EXTENSIONS: dict[str, tuple[str, ...]] = {
-    "image": ("jpg", "jpeg", "png", "gif", "webp"),
-    "wallchart": ("jpg", "jpeg", "psd", "psb"),
-    "video": ("mp4", "m4v", "mov", "webm", "mkv", "avi", "3gp"),
-    "audio": ("mp3", "m4a", "wav", "ogg", "oga", "opus", "flac"),
-}
-ALLOWED_KINDS: dict[str, frozenset[str]] = {
-    "image": frozenset({"jpeg", "png", "gif", "webp"}),
-    "wallchart": frozenset({"jpeg", "psd", "psb"}),
-    "video": frozenset({"mp4", "mov", "3gp", "webm", "mkv", "avi"}),
-    # An .m4a written with a generic ISO brand sniffs as mp4; EXT_FAMILY only lets that through for .m4a.
-    "audio": frozenset({"mp3", "m4a", "mp4", "wav", "ogg", "opus", "flac"}),
-}
+@dataclass(frozen=True)
+class FileRules:
+    """What one kind of upload accepts: its Chinese name for messages, the extensions a name may
+    end with, and the content kinds (as :func:`sniff` names them) the file may hold.
+
+    The kinds' own table (``cloud.resources.kinds``) holds one per kind; this module knows formats.
+    """
+
+    label: str
+    extensions: tuple[str, ...]
+    contents: frozenset[str]
+
 
 #: Which content kinds agree with an extension. Containers of one family share names in real life
 #: (an iPhone .mov with an MP4 brand, a WebM saved as .mkv), so agreement is by family, not exact kind.
@@ -390,17 +386,15 @@ def _split_ext(name: str) -> tuple[str, str]:
     return stem, ext
 
 
-def check_name(resource_type: str, filename: str) -> tuple[str, str]:
-    """Check an uploaded file's name for ``resource_type``; returns (decoded name, lower-case extension).
+def check_name(rules: FileRules, filename: str) -> tuple[str, str]:
+    """Check an uploaded file's name against ``rules``; returns (decoded name, lower-case extension).
 
-    Raises UploadRejected for an unknown resource type, a name with NUL/CR/LF/other control characters
+    Raises UploadRejected for a name with NUL/CR/LF/other control characters
     (also when percent-encoded), trailing spaces or dots, an executable inner extension
     (``shell.php.jpg``), or an extension outside the type's allow-list.
     """
-    if resource_type not in ALLOWED_EXTENSIONS:
-        raise UploadRejected(f"resource type {resource_type!r}", MSG_BAD_TYPE)
-    type_label = TYPE_LABELS[resource_type]
-    exts = "、".join(ALLOWED_EXTENSIONS[resource_type])
+    type_label = rules.label
+    exts = "、".join(rules.extensions)
     name = _decode_name(filename)
     if _has_control(name):
         raise UploadRejected(f"control character in {filename!r}", MSG_NAME_CONTROL)
@@ -422,40 +416,40 @@ def check_name(resource_type: str, filename: str) -> tuple[str, str]:
                 f"double extension {filename!r}", MSG_NAME_DOUBLE_EXT.format(inner=part.lower())
             )
     ext = ext.lower()
-    if ext not in ALLOWED_EXTENSIONS[resource_type]:
+    if ext not in rules.extensions:
         raise UploadRejected(
-            f"extension {ext!r} not allowed for {resource_type}",
+            f"extension {ext!r} not allowed for {rules.label}",
             MSG_EXT_NOT_ALLOWED.format(type_label=type_label, exts=exts),
         )
     return name, ext
 
 
-def check_upload(resource_type: str, filename: str, path: str | os.PathLike[str]) -> AcceptedUpload:
-    """Accept or refuse an uploaded file for ``resource_type`` ("image", "video", "wallchart", "audio").
+def check_upload(rules: FileRules, filename: str, path: str | os.PathLike[str]) -> AcceptedUpload:
+    """Accept or refuse an uploaded file under ``rules`` (a kind's, see ``cloud.resources.kinds``).
 
     The name rules of :func:`check_name` apply first; then the content, sniffed from the file's
     first bytes, must be a kind allowed for the type and agree with the extension.
     Raises UploadRejected with a Chinese ``message``.
     """
-    name, ext = check_name(resource_type, filename)
-    type_label = TYPE_LABELS[resource_type]
+    name, ext = check_name(rules, filename)
+    type_label = rules.label
     if os.path.getsize(path) == 0:
         raise UploadRejected(f"empty file {filename!r}", MSG_EMPTY_FILE)
     found = sniff(path)
     if found.kind == "unknown":
         raise UploadRejected(f"unrecognised content for {filename!r}", MSG_UNKNOWN)
-    if found.kind not in EXT_FAMILY[ext]:
+    if found.kind not in EXT_FAMILY.get(ext, ()):
         raise UploadRejected(
             f"content {found.kind} named .{ext} ({filename!r})",
             MSG_MISMATCH.format(ext=ext, label=found.label),
         )
     # Implied by the two checks above for today's tables; kept so a new extension cannot widen a type.
-    if found.kind not in ALLOWED_KINDS[resource_type]:
+    if found.kind not in rules.contents:
         raise UploadRejected(
-            f"content {found.kind} not allowed for {resource_type} ({filename!r})",
+            f"content {found.kind} not allowed for {rules.label} ({filename!r})",
             MSG_WRONG_TYPE.format(label=found.label, type_label=type_label),
         )
-    return AcceptedUpload(resource_type, found, ext, display_name(name))
+    return AcceptedUpload(found, ext, display_name(name))
 
 
 _WINDOWS_RESERVED = re.compile(r'[<>:"|?*]')

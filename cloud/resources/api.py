@@ -8,6 +8,7 @@ from cloud.catalog import service as catalog
 from cloud.errors import NotFound, ValidationFailed
 from cloud.extensions import db
 from cloud.resources import service
+from cloud.resources.kinds import KINDS
 from cloud.resources.schema import (
     PUBLISHED_SCHEMA,
     RESOURCE_LISTED_SCHEMA,
@@ -22,7 +23,7 @@ CREATE_SCHEMA = {
     "type": "object",
     "required": ["kind", "title"],
     "properties": {
-        "kind": {"enum": ["article", "image", "video", "wallchart", "audio"]},
+        "kind": {"enum": [kind.value for kind in KINDS]},
         "title": {"type": "string", "maxLength": 100},
         "summary": {"type": "string"},
         "channel": {"enum": ["科技", "健康", "军事", "校园", "社区", "乡村", "应急", "其他"]},
@@ -36,6 +37,29 @@ CREATE_SCHEMA = {
             "with 409 duplicate_upload naming them (the upload stays usable)",
         },
     },
+}
+
+
+KIND_SCHEMA = {
+    "type": "object",
+    "required": ["kind", "label", "extensions", "max_bytes", "max_size", "hint"],
+    "properties": {
+        "kind": {"enum": [kind.value for kind in KINDS]},
+        "label": {"type": "string", "description": "the kind's Chinese name"},
+        "extensions": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "file name extensions accepted (the content must agree); empty for articles",
+        },
+        "max_bytes": {"type": "integer", "description": "largest file (for articles: each picture)"},
+        "max_size": {"type": "string", "description": "the same, as people read it (e.g. 4 GB)"},
+        "hint": {"type": "string", "description": "the upload page's line for the kind"},
+    },
+}
+KINDS_RESPONSE = {
+    "type": "object",
+    "required": ["items"],
+    "properties": {"items": {"type": "array", "items": KIND_SCHEMA}},
 }
 
 
@@ -92,6 +116,13 @@ def create_resource():
     after.run()
     db.session.refresh(resource)
     return jsonify(resource_json(resource)), 201
+
+
+@bp.get("/resource-kinds")
+@operation("The resource kinds: Chinese name, accepted files and size limits", tags=["resources"],
+           auth=False, response=KINDS_RESPONSE)  # fmt: skip
+def list_kinds():
+    return jsonify({"items": [facts.as_json() for facts in KINDS.values()]})
 
 
 @bp.get("/resources/mine")

@@ -6,12 +6,13 @@ import tempfile
 from cloud.errors import ValidationFailed
 from cloud.files.service import read_head
 from cloud.media.sniff import SNIFF_BYTES, UploadRejected, check_name, check_upload
+from cloud.resources.kinds import file_rules
 
 
 def check_filename(kind, filename):
     """Refuse a bad name or extension before any byte is uploaded. Raises ValidationFailed."""
     try:
-        check_name(kind, filename)
+        check_name(file_rules(kind), filename)
     except UploadRejected as exc:
         raise ValidationFailed(exc.message, details={"field": "file"}) from None
 
@@ -27,7 +28,7 @@ def check_source(kind, stored_file):
     try:
         with os.fdopen(fd, "wb") as out:
             out.write(head)
-        accepted = check_upload(kind, stored_file.original_name, path)
+        accepted = check_upload(file_rules(kind), stored_file.original_name, path)
     except UploadRejected as exc:
         raise ValidationFailed(exc.message, details={"field": "file"}) from None
     finally:

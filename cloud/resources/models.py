@@ -7,28 +7,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from cloud.extensions import db
 from cloud.models_base import UTCDateTime, utcnow
+from cloud.resources.kinds import KIND_LABELS, Kind  # noqa: F401  (the kinds live in kinds.py)
 from cloud.resources.lifecycle import State
 
-
-class Kind(enum.StrEnum):
-    ARTICLE = "article"
-    IMAGE = "image"
-    VIDEO = "video"
-    WALLCHART = "wallchart"
-    AUDIO = "audio"
-
-    @property
-    def label(self):
-        return KIND_LABELS[self]
-
-
-KIND_LABELS = {
-    Kind.ARTICLE: "图文",
-    Kind.IMAGE: "图片",
-    Kind.VIDEO: "视频",
-    Kind.WALLCHART: "挂图",
-    Kind.AUDIO: "音频",
-}
 CHANNELS = ("科技", "健康", "军事", "校园", "社区", "乡村", "应急", "其他")
 
 
@@ -49,6 +30,24 @@ class Role(enum.StrEnum):
     INLINE_IMAGE = "inline-image"  # an article's picture, re-encoded for readers
     INLINE_SOURCE = "inline-source"  # the picture as the author uploaded it
     PRINT = "print"  # a wall chart as a PDF at its physical size, for stations without Photoshop
+
+    @property
+    def label(self):
+        return ROLE_LABELS[self]
+
+
+#: What each file is called on the pages (the review page, the owner's page, the API's role_label).
+ROLE_LABELS = {
+    Role.SOURCE: "源文件",
+    Role.SD: "标清版本",
+    Role.PREVIEW: "预览图",
+    Role.THUMBNAIL: "缩略图",
+    Role.POSTER: "封面",
+    Role.LISTENING: "试听版",
+    Role.INLINE_IMAGE: "插图",
+    Role.INLINE_SOURCE: "插图原图",
+    Role.PRINT: "打印版",
+}
 
 
 # Files the author provided; everything else is made by processing and replaced by each run.
@@ -167,6 +166,10 @@ class ResourceFile(db.Model):
     @property
     def size(self):
         return self.stored_file.size
+
+    @property
+    def role_label(self):
+        return Role(self.role).label
 
     def __repr__(self):
         return f"<ResourceFile {self.id} {self.role} of {self.resource_id}>"

@@ -14,6 +14,7 @@ from cloud.files.service import get_storage
 from cloud.media import audio, location, printpdf, video, wallchart
 from cloud.media import images as image_tools
 from cloud.media.ffmpeg import MediaRejected
+from cloud.media.sniff import sniff
 from cloud.resources.models import Kind, Role
 
 
@@ -209,6 +210,7 @@ def process_article(resource, workdir, progress, title):
     for number, inline in enumerate(sources, 1):
         progress("处理插图", 5 + 85 * number // (len(sources) + 1))
         original = fetch(inline.stored_file, workdir, f"inline-{number}")
+        require_content(Kind.ARTICLE.facts.inline_files, original)
         image_tools.inspect_image(original)
         path = os.path.join(workdir, f"inline-{number}.jpg")
         size = image_tools.make_preview(original, path)
@@ -242,7 +244,22 @@ def run(resource, workdir, progress):
     if source_file is None:
         raise MediaRejected("resource has no source file", "资源缺少源文件，请重新上传")
     source = fetch(source_file.stored_file, workdir, "source")
+    require_content(Kind(resource.kind).facts.files, source)
     return STEPS[Kind(resource.kind)](source, workdir, progress, title)
+
+
+def require_content(rules, path):
+    """Refuse a file whose content its kind does not take (the kinds table, cloud.resources.kinds).
+
+    Intake checked it on arrival; this holds for files stored before a format left the table and
+    for every re-run. Raises MediaRejected.
+    """
+    found = sniff(path)
+    if found.kind not in rules.contents:
+        raise MediaRejected(
+            f"content {found.kind} is not a {rules.label} format",
+            f"文件内容是{found.label}，不能作为{rules.label}处理",
+        )
 
 
 def fetch(stored_file, workdir, name):

@@ -2,7 +2,8 @@
 
 from flask import url_for
 
-from cloud.resources.models import ResourceFile
+from cloud.resources.kinds import KINDS
+from cloud.resources.models import ResourceFile, Role
 from cloud.resources.service import duplicate_json, duplicates_of
 
 FILE_FACTS = ResourceFile.FACT_COLUMNS
@@ -12,6 +13,7 @@ def file_json(rf: ResourceFile):
     data = {
         "id": rf.id,
         "role": rf.role,
+        "role_label": rf.role_label,
         "mime_type": rf.mime_type,
         "size": rf.size,
         "sha256": rf.stored_file.sha256,
@@ -86,7 +88,7 @@ def _thumbnail_url(resource):
 # them). Every key the functions always write is required; more may be added.
 _TIME = {"type": "string", "format": "date-time"}
 _TIME_OR_NULL = {"type": ["string", "null"], "format": "date-time"}
-_KINDS = ["article", "image", "video", "wallchart", "audio"]
+_KINDS = [kind.value for kind in KINDS]
 _FACT_TYPES = {
     "width": "integer",
     "height": "integer",
@@ -117,7 +119,8 @@ def _object(properties, optional=()):
 FILE_SCHEMA = _object(
     {
         "id": {"type": "integer"},
-        "role": {"type": "string"},
+        "role": {"enum": [role.value for role in Role]},
+        "role_label": {"type": "string", "description": "what the file is, in Chinese (源文件, 标清版本 …)"},
         "mime_type": {"type": "string"},
         "size": {"type": "integer", "minimum": 0},
         "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},

@@ -7,7 +7,7 @@ after the commit (enqueueing a job, deleting replaced objects) is returned to th
 
 import logging
 
-from flask import current_app, url_for
+from flask import url_for
 from sqlalchemy import or_, select, update
 
 from cloud.errors import Conflict, NotFound, PayloadTooLarge, ValidationFailed
@@ -22,6 +22,7 @@ from cloud.resources.intake import check_filename, check_source
 from cloud.resources.lifecycle import EDITABLE, State, transition
 from cloud.resources.models import CHANNELS, JobStatus, Kind, ProcessingJob, Resource, ResourceFile, Role
 from cloud.text import clean_text
+from cloud.units import human_size
 from storage import ObjectTooLarge
 
 log = logging.getLogger(__name__)
@@ -327,7 +328,8 @@ def submit(user, resource):
 
 
 def size_limit(kind):
-    return current_app.config[f"KEPU_MAX_{Kind(kind).value.upper()}_BYTES"]
+    """The largest source file allowed for ``kind``, in bytes (the kind's ``KEPU_MAX_*`` setting)."""
+    return Kind(kind).facts.limit()
 
 
 def take_upload(user, kind, upload_id):
@@ -394,8 +396,9 @@ def store_form_file(user, kind, file_storage):
             institution_id=user.institution_id,
         )
     except ObjectTooLarge:
-        limit_mib = size_limit(kind) // 1024**2
-        raise PayloadTooLarge(f"文件超过{Kind(kind).label}的大小限制（{limit_mib} MB）") from None
+        raise PayloadTooLarge(
+            f"文件超过{Kind(kind).label}的大小限制（{human_size(size_limit(kind))}）"
+        ) from None
     try:
         quota.check_stored(user.institution_id, stored)
     except quota.QuotaExceeded:

@@ -8,16 +8,11 @@ from cloud.errors import DomainError, NotFound
 from cloud.extensions import db
 from cloud.files.serving import send_stored_file
 from cloud.resources import articles, bp, service
+from cloud.resources.kinds import FILE_KINDS, KINDS, Kind
 from cloud.resources.lifecycle import EDITABLE, State
-from cloud.resources.models import CHANNELS, KIND_LABELS
+from cloud.resources.models import CHANNELS
 from cloud.resources.schema import resource_json
-
-UPLOAD_HINTS = {
-    "video": "支持 mp4、mov、webm、mkv、avi、3gp 等格式，最大 4 GB；系统会自动生成标清版本和封面。",
-    "wallchart": "支持 jpg 或 psd/psb 格式，最大 500 MB；原文件将原样提供给e站打印。",
-    "image": "支持 jpg、png、gif、webp 格式，最大 50 MB。",
-    "audio": "支持 mp3、m4a、wav、ogg、flac、opus 格式，最大 500 MB。",
-}
+from cloud.units import human_size
 
 
 class ActionForm(FlaskForm):
@@ -31,10 +26,9 @@ def upload():
     return render_template(
         "resources/upload.html",
         can_upload=user.can_upload,
-        kinds=[(k, label) for k, label in KIND_LABELS.items() if k != "article"],
+        kinds=[KINDS[k] for k in FILE_KINDS],
+        limits={k.value: KINDS[k].limit() for k in FILE_KINDS},
         channels=CHANNELS,
-        hints=UPLOAD_HINTS,
-        limits={k: service.size_limit(k) for k in UPLOAD_HINTS},
     )
 
 
@@ -42,7 +36,12 @@ def upload():
 @login_required
 def write_article():
     user = current_user.user
-    return render_template("resources/article_editor.html", can_upload=user.can_upload, channels=CHANNELS)
+    return render_template(
+        "resources/article_editor.html",
+        can_upload=user.can_upload,
+        channels=CHANNELS,
+        hint=KINDS[Kind.ARTICLE].hint(),
+    )
 
 
 @bp.get("/media/article-images/<token>")
@@ -171,3 +170,9 @@ def own_file(resource_id, file_id):
 @bp.app_template_filter("state_label")
 def state_label(value):
     return State(value).label
+
+
+@bp.app_template_filter("filesize")
+def filesize(value):
+    """A size in bytes as people read it (512 B, 1.5 KB, 23 MB, 4 GB)."""
+    return human_size(value)

@@ -18,7 +18,9 @@ from cloud.files.service import store_file
 from cloud.media.ffmpeg import MediaRejected
 from cloud.media.images import render_preview
 from cloud.media.sniff import check_upload, display_name
+from cloud.resources.kinds import IMAGE_FILES
 from cloud.stations.models import StationPhoto
+from cloud.units import human_size
 
 PHOTO_MAX_BYTES = 10 * 1024 * 1024
 PHOTO_MAX_PIXELS = 40_000_000
@@ -57,12 +59,14 @@ class PhotoBatch:
             while chunk := file_storage.stream.read(1024 * 1024):
                 size += len(chunk)
                 if size > PHOTO_MAX_BYTES:
-                    raise PayloadTooLarge(f"“{label}”的照片不能超过 10 MB", details={"field": purpose})
+                    raise PayloadTooLarge(
+                        f"“{label}”的照片不能超过 {human_size(PHOTO_MAX_BYTES)}", details={"field": purpose}
+                    )
                 out.write(chunk)
         name = file_storage.filename or "photo.jpg"
         out_path = raw + ".jpg"
         try:
-            check_upload("image", name, raw)
+            check_upload(IMAGE_FILES, name, raw)
             width, height = render_preview(raw, out_path, PHOTO_MAX_SIDE, max_pixels=PHOTO_MAX_PIXELS)
         except MediaRejected as exc:
             raise ValidationFailed(

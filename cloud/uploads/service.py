@@ -29,7 +29,6 @@ import re
 import secrets
 from dataclasses import dataclass, field
 
-from flask import current_app
 from sqlalchemy import select, update
 from werkzeug.exceptions import ClientDisconnected
 
@@ -40,6 +39,8 @@ from cloud.institutions import quota
 from cloud.institutions.service import require_uploader
 from cloud.media.sniff import UploadRejected, check_name
 from cloud.models_base import utcnow
+from cloud.resources.kinds import UPLOAD_TYPES
+from cloud.units import human_size
 from cloud.uploads.models import Upload
 from storage import ObjectNotFound, StorageError
 from storage.base import MiB
@@ -58,15 +59,9 @@ PART_SIZE = 8 * MiB
 #: (1 MiB reads: ~110 MB peak worker RSS in bench/upload_bench.py, 256 KiB: ~99 MB, same speed).
 READ_SIZE = 256 * 1024
 
-#: Per resource type: the setting with its size limit, its Chinese name, and the type whose
-#: file-name rules apply (an article's inline images are images).
-RESOURCE_TYPES = {
-    "video": ("KEPU_MAX_VIDEO_BYTES", "视频", "video"),
-    "image": ("KEPU_MAX_IMAGE_BYTES", "图片", "image"),
-    "wallchart": ("KEPU_MAX_WALLCHART_BYTES", "挂图", "wallchart"),
-    "audio": ("KEPU_MAX_AUDIO_BYTES", "音频", "audio"),
-    "article_image": ("KEPU_MAX_IMAGE_BYTES", "文章配图", "image"),
-}
+#: What an upload's ``resource_type`` may be: a file kind or an article's picture, each with its
+#: name, file rules and size limit (cloud.resources.kinds).
+RESOURCE_TYPES = UPLOAD_TYPES
 
 _UPLOAD_ID = re.compile(r"^[0-9a-f]{32}$")
 _DIGITS = re.compile(r"^[0-9]{1,19}$")
@@ -134,7 +129,7 @@ class AppendResult:
 
 def size_limit(resource_type):
     """The largest upload allowed for ``resource_type``, in bytes."""
-    return current_app.config[RESOURCE_TYPES[resource_type][0]]
+    return RESOURCE_TYPES[resource_type].limit()
 
 
 def max_size():
@@ -246,12 +241,12 @@ def create_upload(user, length_header, metadata_header, *, defer_length=None):
             "请在 Upload-Metadata 中用 resource_type 指明资源类型",
             details={"field": "resource_type", "allowed": list(RESOURCE_TYPES)},
         )
-    _, label, name_rules = RESOURCE_TYPES[resource_type]
-    limit = size_limit(resource_type)
+    kind = RESOURCE_TYPES[resource_type]
+    limit = kind.limit()
     if length > limit:
-        raise UploadTooLarge(f"{label}文件不能超过 {_human_size(limit)}", details={"limit": limit})
+        raise UploadTooLarge(f"{kind.label}文件不能超过 {human_size(limit)}", details={"limit": limit})
     quota.check_new(user.institution_id, length)
-    filename = _checked_filename(name_rules, metadata.get("filename", ""))
+    filename = _checked_filename(kind.files, metadata.get("filename", ""))
     declared = metadata.get("filetype", "")
     upload = Upload(
         user_id=user.id,
@@ -305,13 +300,6 @@ def _checked_filename(name_rules, filename):
     if len(name) > MAX_FILENAME:
         name = name[: MAX_FILENAME - len(ext) - 1] + "." + ext
     return name
-
-
-def _human_size(size):
-    for unit, factor in (("GB", 1024**3), ("MB", MiB)):
-        if size >= factor:
-            return f"{size / factor:g} {unit}"
-    return f"{size} 字节"
 
 
 # -- lookup -----------------------------------------------------------------------------------

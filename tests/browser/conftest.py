@@ -30,6 +30,8 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 ARTIFACTS = ROOT / "test-artifacts"
+#: Not the default (50 MB): pages must show the server's setting, not a number written by hand.
+LIVE_MAX_IMAGE_BYTES = 48 * 1024**2
 
 
 def pytest_collection_modifyitems(items):
@@ -56,6 +58,7 @@ def live_server(_schema, database_url, tmp_path_factory):
         KEPU_SMS_RESEND_SECONDS="0",
         KEPU_QUEUE_FILE=str(instance / "queue.sqlite3"),
         KEPU_INDEX_DIR=str(instance / "search-index"),
+        KEPU_MAX_IMAGE_BYTES=str(LIVE_MAX_IMAGE_BYTES),
     )
     log = open(instance / "server.log", "wb")  # noqa: SIM115
     worker = subprocess.Popen(

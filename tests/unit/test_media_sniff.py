@@ -21,9 +21,12 @@ from cloud.media.sniff import (
     sniff,
     sniff_bytes,
 )
+from cloud.resources.kinds import FILE_KINDS, file_rules
 
 ROOT = Path(__file__).resolve().parents[2]
 TESTDATA = ROOT.parent / "shared" / "testdata"
+#: Each file kind's rules, from the kinds table.
+RULES = {kind.value: file_rules(kind) for kind in FILE_KINDS}
 FOLDER_TYPES = {"images": "image", "psd": "wallchart", "video": "video", "audio": "audio"}
 MEDIA_FILES = sorted(
     path for folder in FOLDER_TYPES for path in (TESTDATA / folder).iterdir() if path.is_file()
@@ -73,9 +76,9 @@ def test_every_testdata_file_sniffs_by_content_and_passes_the_gate_for_its_type(
     assert found.kind == expected
     resource_type = FOLDER_TYPES[path.parent.name]
     if found.kind == "unknown":
-        rejected(check_upload, resource_type, path.name, path)
+        rejected(check_upload, RULES[resource_type], path.name, path)
         return
-    accepted = check_upload(resource_type, path.name, path)
+    accepted = check_upload(RULES[resource_type], path.name, path)
     assert accepted.sniffed == found
     assert accepted.display_name == path.name
 
@@ -183,61 +186,61 @@ def test_sniff_reads_only_the_first_bytes(tmp_path):
     ],
 )
 def test_hostile_names_are_refused(name):
-    exc = rejected(check_upload, "image", name, JPEG)
+    exc = rejected(check_upload, RULES["image"], name, JPEG)
     assert exc.detail
 
 
-def test_unknown_resource_type_is_refused():
-    rejected(check_upload, "document", "a.jpg", JPEG)
-
-
 def test_percent_decoding_and_nfc_happen_before_the_checks():
-    assert check_name("image", "%E8%AF%BE%E7%A8%8B.jpg") == ("课程.jpg", "jpg")
+    assert check_name(RULES["image"], "%E8%AF%BE%E7%A8%8B.jpg") == ("课程.jpg", "jpg")
     decomposed = "cafe\u0301.JPG"
-    name, ext = check_name("image", decomposed)
+    name, ext = check_name(RULES["image"], decomposed)
     assert name == unicodedata.normalize("NFC", decomposed) == "café.JPG"
     assert ext == "jpg"
     # Windows browsers used to send the full path.
-    assert check_name("image", "C:\\Users\\张三\\照片.jpg")[0] == "照片.jpg"
+    assert check_name(RULES["image"], "C:\\Users\\张三\\照片.jpg")[0] == "照片.jpg"
     # Dots inside a name are fine when no part is executable.
-    assert check_name("video", "第1集.2024.最终版.mp4")[1] == "mp4"
+    assert check_name(RULES["video"], "第1集.2024.最终版.mp4")[1] == "mp4"
 
 
 def test_chinese_video_name_with_real_mp4_is_accepted_and_kept():
-    accepted = check_upload("video", "课程视频.mp4", MP4)
+    accepted = check_upload(RULES["video"], "课程视频.mp4", MP4)
     assert (accepted.sniffed.kind, accepted.ext, accepted.display_name) == ("mp4", "mp4", "课程视频.mp4")
     assert accepted.sniffed.mime == "video/mp4"
 
 
 def test_png_bytes_named_mp4_are_refused():
-    exc = rejected(check_upload, "video", "movie.mp4", PNG)
+    exc = rejected(check_upload, RULES["video"], "movie.mp4", PNG)
     assert exc.message.startswith("文件内容与扩展名不符")
 
 
 @pytest.mark.parametrize("name", ["clip.png", "clip.jpg", "clip.mp4"])
 def test_mp4_bytes_are_not_an_image(name):
-    rejected(check_upload, "image", name, MP4)
+    rejected(check_upload, RULES["image"], name, MP4)
 
 
 def test_audio_only_m4a_is_audio_not_video():
-    assert check_upload("audio", "歌曲.m4a", M4A).sniffed.kind == "m4a"
-    exc = rejected(check_upload, "video", "歌曲.mp4", M4A)
+    assert check_upload(RULES["audio"], "歌曲.m4a", M4A).sniffed.kind == "m4a"
+    exc = rejected(check_upload, RULES["video"], "歌曲.mp4", M4A)
     assert "M4A" in exc.message
 
 
 def test_mp4_branded_audio_is_accepted_as_m4a_only():
     # Some encoders write a generic ISO brand into .m4a files.
-    assert check_upload("audio", "a.m4a", MP4).sniffed.kind == "mp4"
-    rejected(check_upload, "audio", "a.mp3", MP4)
+    assert check_upload(RULES["audio"], "a.m4a", MP4).sniffed.kind == "mp4"
+    rejected(check_upload, RULES["audio"], "a.mp3", MP4)
 
 
 def test_wallchart_accepts_jpg_and_psd_only():
-    assert check_upload("wallchart", "挂图.psd", TESTDATA / "psd" / "pillow_hopper.psd").sniffed.kind == "psd"
     assert (
-        check_upload("wallchart", "挂图.psb", TESTDATA / "psd" / "psdtools_300dpi.psb").sniffed.kind == "psb"
+        check_upload(RULES["wallchart"], "挂图.psd", TESTDATA / "psd" / "pillow_hopper.psd").sniffed.kind
+        == "psd"
     )
-    assert check_upload("wallchart", "挂图.jpg", JPEG).sniffed.kind == "jpeg"
-    rejected(check_upload, "wallchart", "挂图.png", PNG)
+    assert (
+        check_upload(RULES["wallchart"], "挂图.psb", TESTDATA / "psd" / "psdtools_300dpi.psb").sniffed.kind
+        == "psb"
+    )
+    assert check_upload(RULES["wallchart"], "挂图.jpg", JPEG).sniffed.kind == "jpeg"
+    rejected(check_upload, RULES["wallchart"], "挂图.png", PNG)
 
 
 def _crafted(tmp_path: Path) -> dict[str, Path]:
@@ -261,21 +264,21 @@ def _crafted(tmp_path: Path) -> dict[str, Path]:
 @pytest.mark.parametrize("renamed_to", ["photo.jpg", "photo.png", "photo.gif", "photo.webp"])
 def test_other_formats_renamed_as_images_are_refused(renamed_to, tmp_path):
     for kind, path in _crafted(tmp_path).items():
-        exc = rejected(check_upload, "image", renamed_to, path)
+        exc = rejected(check_upload, RULES["image"], renamed_to, path)
         assert "扩展名不符" in exc.message, (kind, exc.message)
 
 
 def test_svg_renamed_png_is_refused(tmp_path):
     path = _crafted(tmp_path)["svg"]
-    exc = rejected(check_upload, "image", "logo.png", path)
+    exc = rejected(check_upload, RULES["image"], "logo.png", path)
     assert "SVG" in exc.message
 
 
 def test_empty_and_unrecognised_files_are_refused(tmp_path):
     (tmp_path / "empty").write_bytes(b"")
     (tmp_path / "noise").write_bytes(b"\x00\x01\x02 not a known format" * 10)
-    rejected(check_upload, "image", "a.jpg", tmp_path / "empty")
-    exc = rejected(check_upload, "video", "a.mp4", tmp_path / "noise")
+    rejected(check_upload, RULES["image"], "a.jpg", tmp_path / "empty")
+    exc = rejected(check_upload, RULES["video"], "a.mp4", tmp_path / "noise")
     assert exc.message == "无法识别的文件格式"
 
 
@@ -312,7 +315,7 @@ def test_long_chinese_name_is_shortened_keeping_the_extension():
     assert len(shown) == DISPLAY_NAME_MAX
     assert shown.endswith(".jpg") and shown.startswith("科科科")
     # The whole path: a 300-character name is accepted and its display name is the short one.
-    assert check_upload("image", raw, JPEG).display_name == shown
+    assert check_upload(RULES["image"], raw, JPEG).display_name == shown
 
 
 def test_display_name_never_has_path_separators_or_controls():

@@ -19,7 +19,16 @@
 
   function kind() { return form.querySelector('input[name="kind"]:checked').value; }
   function say(text, isError) { status.textContent = text; status.className = "upload-status" + (isError ? " error" : ""); }
-  function mib(bytes) { return (bytes / 1048576).toFixed(1) + " MB"; }
+  // The same rule as cloud/units.py human_size: 512 B, 1.5 KB, 23 MB, 4 GB.
+  function size(bytes) {
+    if (bytes < 1024) return bytes + " B";
+    var units = ["KB", "MB", "GB", "TB"], value = bytes;
+    for (var i = 0; i < units.length; i++) {
+      value /= 1024;
+      var shown = value < 10 ? Math.round(value * 10) / 10 : Math.round(value);
+      if (shown < 1024 || i === units.length - 1) return shown + " " + units[i];
+    }
+  }
 
   form.querySelectorAll('input[name="kind"]').forEach(function (radio) {
     radio.addEventListener("change", function () {
@@ -29,7 +38,7 @@
 
   function choose(file) {
     chosen = file;
-    form.querySelector(".file-name").textContent = file ? file.name + "（" + mib(file.size) + "）" : "";
+    form.querySelector(".file-name").textContent = file ? file.name + "（" + size(file.size) + "）" : "";
   }
   zone.addEventListener("click", function () { input.click(); });
   zone.addEventListener("keydown", function (e) { if (e.key === "Enter" || e.key === " ") input.click(); });
@@ -105,7 +114,7 @@
     e.preventDefault();
     if (!form.title.value.trim()) { say("请填写标题", true); form.title.focus(); return; }
     if (!chosen) { say("请选择要上传的文件", true); return; }
-    if (chosen.size > limits[kind()]) { say("文件超过大小限制（最大 " + mib(limits[kind()]) + "）", true); return; }
+    if (chosen.size > limits[kind()]) { say("文件超过大小限制（最大 " + size(limits[kind()]) + "）", true); return; }
     button.disabled = true;
     bar.hidden = false;
     bar.value = 0;
@@ -127,7 +136,7 @@
       },
       onProgress: function (sent, total) {
         bar.value = total ? Math.floor((sent / total) * 100) : 0;
-        say("正在上传… " + bar.value + "%（" + mib(sent) + " / " + mib(total) + "）");
+        say("正在上传… " + bar.value + "%（" + size(sent) + " / " + size(total) + "）");
       },
       onSuccess: function () {
         controls.finished();
