@@ -67,13 +67,11 @@ def _page(stmt, page):
 
 
 def _region_prefix(code):
-    """The code of a region and all inside it share this prefix (110000 → 11, 110100 → 1101)."""
+    """Division codes nest (11 北京市, 1101, 110101 东城区, 110101001): a region's code is the
+    prefix of every code inside it. Raises ValidationFailed for an unknown region."""
     if db.session.get(Region, code) is None:
         raise ValidationFailed("请选择有效的地区", details={"field": "region"})
-    prefix = code
-    while len(prefix) > 2 and len(prefix) <= 6 and prefix.endswith("00"):
-        prefix = prefix[:-2]
-    return prefix
+    return code
 
 
 def _like(text):
