@@ -19,7 +19,7 @@ from cloud.catalog.service import note_index_change, reindex_later
 from cloud.errors import Conflict, NotFound, ValidationFailed
 from cloud.extensions import db
 from cloud.files.models import StoredFile
-from cloud.files.service import get_storage, store_file
+from cloud.files.service import StorageUnavailable, get_storage, store_file
 from cloud.institutions.models import Institution
 from cloud.regions.models import Region
 from cloud.regions.service import full_name
@@ -29,6 +29,7 @@ from cloud.resources.service import AfterCommit, retry_processing, start_process
 from cloud.review import service as review
 from cloud.stations.service import BEIJING
 from cloud.text import clean_text
+from storage import StorageError
 
 PAGE_SIZE = 50
 IMPORT_MAX_BYTES = 10 * 1024 * 1024
@@ -196,29 +197,42 @@ def _check_import_file(data, filename):
         raise ValidationFailed("只能导入 CSV 或 XLSX 文件", details={"field": "file"})
 
 
-def preview_informant_import(admin, data, filename):
-    """Check a file without importing it; keep it for ``import_informants``.
+IMPORT_CONTENT_TYPE = "application/vnd.kepu.informant-import"  # marks a kept preview file
 
-    Returns ``(report, stored_file)``: what importing would do (rows by line number) and the
-    stored copy the confirmation imports (unreferenced, so the storage sweep removes it if
-    nobody confirms). Raises ValidationFailed (no file, too large, not CSV/XLSX).
+
+def preview_informant_import(admin, data, filename):
+    """Check a file without importing it; keep it for ``import_informants`` if it has rows to import.
+
+    Returns ``(report, stored_file or None)``: what importing would do (problems by line number)
+    and the stored copy the confirmation imports (referenced by nothing, so the storage sweep
+    removes it if nobody confirms). Raises ValidationFailed (no file, too large, not CSV/XLSX),
+    StorageUnavailable.
     """
     require_admin(admin)
     _check_import_file(data, filename)
     report = accounts.import_informants(data, filename, dry_run=True)
-    stored = store_file(io.BytesIO(data), original_name=filename, content_type="application/octet-stream")
+    if not (report.created or report.updated):
+        return report, None
+    try:
+        stored = store_file(io.BytesIO(data), original_name=filename, content_type=IMPORT_CONTENT_TYPE)
+    except StorageError as exc:
+        raise StorageUnavailable() from exc
     return report, stored
 
 
 def import_informants(admin, stored_file_id):
     """Import the file a preview kept. Returns ``(report, after_commit)``; the kept copy is
-    deleted after the commit. Raises NotFound (no such preview: imported already or swept)."""
+    deleted after the commit. Raises NotFound (no such preview: imported already or swept),
+    StorageUnavailable."""
     require_admin(admin)
     stored = db.session.get(StoredFile, stored_file_id) if isinstance(stored_file_id, int) else None
-    if stored is None:
+    if stored is None or stored.content_type != IMPORT_CONTENT_TYPE:
         raise NotFound("导入文件已失效，请重新上传")
     storage = get_storage()
-    data = b"".join(storage.open(stored.key))
+    try:
+        data = b"".join(storage.open(stored.key))
+    except StorageError as exc:
+        raise StorageUnavailable() from exc
     report = accounts.import_informants(data, stored.original_name)
     audit.record(
         admin, "informants.import", "import", stored.original_name[:64], **accounts.import_summary(report)

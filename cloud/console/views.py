@@ -143,7 +143,10 @@ def informant_import():
             error = exc.message
         else:
             db.session.commit()
-            session[IMPORT_KEY] = stored.id
+            if stored is not None:
+                session[IMPORT_KEY] = stored.id
+            else:
+                session.pop(IMPORT_KEY, None)
     return render_template(
         "console/import.html",
         form=form,

@@ -15,10 +15,12 @@ from cloud.console import service as console
 from cloud.errors import NotFound
 from cloud.extensions import db
 from cloud.files.models import StoredFile
+from cloud.files.service import get_storage
 from cloud.institutions import service as institutions
 from cloud.media.spreadsheet import write_xlsx
 from cloud.models_base import utcnow
 from cloud.resources.models import JobStatus, ProcessingJob, Resource
+from storage import StorageError
 from tests.conftest import CREDIT_CODES, PASSWORD, TESTDATA, Accounts, csrf_token, post_multipart
 
 ADMIN, OWNER, REVIEWER, OTHER = "13900139000", "13800138000", "13700137000", "13600136000"
@@ -382,6 +384,32 @@ def test_bad_import_files_get_a_chinese_message_and_import_nothing(app, auth, ad
     assert message in page
     assert "确认导入" not in page
     assert usernames(app) == set() and entries(app) == []
+
+
+def test_a_file_with_nothing_to_import_is_not_kept(app, auth, admin):
+    data = (INFORMANT_HEADER + "xxy08,郑十,,999999,区县级,Init1234\n").encode("gbk")
+    page = preview(admin.client, data, "a.csv").get_data(as_text=True)
+    assert "第 2 行" in page and "地区代码不存在：999999" in page and "确认导入" not in page
+    with app.app_context():
+        assert db.session.scalar(select(StoredFile.id)) is None
+
+
+def test_storage_down_at_confirmation_imports_nothing_and_says_so(app, auth, admin, monkeypatch):
+    data = (INFORMANT_HEADER + "xxy09,钱一,,110101,区县级,Init1234\n").encode("gbk")
+    preview(admin.client, data, "a.csv")
+    with app.app_context():
+        storage = get_storage()
+
+    def down(*args, **kwargs):
+        raise StorageError("connection refused")
+
+    monkeypatch.setattr(type(storage), "open", down)
+    response = confirm(admin.client)
+    assert "存储服务暂时不可用" in flashed(admin.client, response.headers["Location"])
+    assert usernames(app) == set() and entries(app) == []
+    monkeypatch.undo()
+    assert "新建 <strong>1</strong> 个账号" in confirm(admin.client).get_data(as_text=True)  # kept: try again
+    assert usernames(app) == {"xxy09"}
 
 
 def test_the_cli_import_reads_gbk_and_xlsx_too(app, runner, tmp_path):
