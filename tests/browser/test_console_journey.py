@@ -152,3 +152,5 @@ def test_operator_resets_imports_withdraws_retries_and_reads_the_log(
         expect(entry).to_contain_text("运营小王")
         expect(entry).to_contain_text(text)
     shot(page, "audit")
+    page.set_viewport_size({"width": 390, "height": 844})  # the same log on a phone
+    shot(page, "audit-phone")
