@@ -394,11 +394,13 @@ def set_active(admin, user, active):
 TEMPORARY_PASSWORD_CHARS = "ABCDEFGHJKMNPQRSTUVWXYZabcdefghjkmnpqrstuvwxyz23456789"
 
 
-def reset_password_by_admin(admin, user, *, ip=None):
+def reset_password_by_admin(user):
     """Give ``user`` a new random password, end their sessions and send it to their phone by SMS.
 
-    The password is never stored or returned: only the user's phone gets it. Raises
-    ValidationFailed (no phone), RateLimited (the SMS limits of that phone), SmsSendFailed.
+    The password is never stored or returned: only the user's phone gets it. The phone's SMS
+    limits apply; the per-IP cap does not (it guards against strangers, and an operator helping
+    thirty callers in an hour is not one). Raises ValidationFailed (no phone), RateLimited,
+    SmsSendFailed.
     """
     if not user.phone:
         raise ValidationFailed("该账号没有登记手机号，无法通过短信发送新密码")
@@ -409,7 +411,7 @@ def reset_password_by_admin(admin, user, *, ip=None):
     sms.send_notice(
         user.phone,
         "admin_reset",
-        ip,
+        None,
         f"管理员已为您重置科普资源云的登录密码，新密码为{password}，请登录后在“我的账号”中尽快修改。",
     )
     db.session.flush()

@@ -130,11 +130,11 @@ def set_user_active(admin, user_id, active):
     return user
 
 
-def reset_user_password(admin, user_id, *, ip=None):
+def reset_user_password(admin, user_id):
     """Give the account a new password sent to its phone by SMS. Raises NotFound,
     ValidationFailed (no phone), RateLimited, SmsSendFailed."""
     user = get_user(admin, user_id)
-    accounts.reset_password_by_admin(admin, user, ip=ip)
+    accounts.reset_password_by_admin(user)
     audit.record(
         admin, "user.reset_password", "user", user.id, f"重置 {user.display_name} 的密码，新密码已短信发送"
     )

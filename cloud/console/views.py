@@ -105,7 +105,7 @@ def user_action(user_id, action):
         )
     if action == "reset-password":
         return _act(
-            lambda: service.reset_user_password(admin, user_id, ip=request.remote_addr),
+            lambda: service.reset_user_password(admin, user_id),
             "密码已重置，新密码已通过短信发给用户",
             back,
         )

@@ -255,6 +255,15 @@ def test_a_second_reset_within_the_sms_cool_down_is_refused_and_keeps_the_first(
     assert len(entries(app, "user.reset_password")) == 1
 
 
+def test_an_operator_resetting_many_passwords_is_not_held_by_the_ip_cap(app, auth, admin, outbox):
+    app.config["KEPU_SMS_IP_HOURLY_CAP"] = 2
+    users = [auth.create(Role.STATION, phone=f"1370013700{i}") for i in range(3)]
+    for user_id in users:
+        post(admin.client, f"/admin/users/{user_id}/reset-password")
+    assert len(outbox.messages()) == 3
+    assert len(entries(app, "user.reset_password")) == 3
+
+
 def test_roles_are_granted_and_removed_with_an_entry_each(app, auth, admin):
     user_id = auth.create(Role.STATION, phone=OWNER)
     post(admin.client, f"/admin/users/{user_id}/role", {"role": "reviewer", "grant": "1"})
