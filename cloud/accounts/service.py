@@ -17,7 +17,7 @@ from cloud.accounts.passwords import (
 )
 from cloud.accounts.phone import normalize_phone
 from cloud.accounts.sessions import revoke_all
-from cloud.errors import Conflict, DomainError, PermissionDenied, ValidationFailed
+from cloud.errors import Conflict, DomainError, ValidationFailed
 from cloud.extensions import db
 from cloud.media.spreadsheet import TableUnreadable, read_table
 from cloud.regions.models import Region
@@ -340,20 +340,6 @@ def _import_informant_row(row, seen, *, dry_run=False):
 
 
 ASSIGNABLE_ROLES = (Role.REVIEWER, Role.ADMIN)
-
-
-def set_role(admin, login, role, grant):
-    """Grant or remove the reviewer or admin role of the account ``login`` (phone or username).
-
-    Raises PermissionDenied, ValidationFailed.
-    """
-    if not admin.has_role(Role.ADMIN):
-        raise PermissionDenied()
-    user = find_by_login(login)
-    if user is None:
-        raise ValidationFailed("找不到该账号")
-    change_role(admin, user, role, grant)
-    return user
 
 
 def change_role(admin, user, role, grant):
