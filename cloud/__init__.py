@@ -97,6 +97,7 @@ def register_blueprints(app):
         accounts,
         api,
         catalog,
+        console,
         institutions,
         main,
         messages,
@@ -127,6 +128,7 @@ def register_blueprints(app):
         messages.bp,
         stats.bp,
         stats.api_bp,
+        console.bp,
         api.bp,
     ):
         app.register_blueprint(blueprint)

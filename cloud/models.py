@@ -1,6 +1,7 @@
 """Imports every feature's models so the mapper and Alembic see the whole schema."""
 
 from cloud.accounts.models import AuthSession, Captcha, RateLimitHit, SmsMessage, User, UserRole
+from cloud.audit.models import AuditEntry
 from cloud.catalog.models import DownloadEvent, PendingIndexUpdate, SearchLog, SearchTerm
 from cloud.files.models import StoredFile
 from cloud.institutions.models import Institution, InstitutionInvite
@@ -34,6 +35,7 @@ from cloud.uploads.models import Upload
 
 __all__ = [
     "ActivityResource",
+    "AuditEntry",
     "AuthSession",
     "Captcha",
     "DownloadEvent",

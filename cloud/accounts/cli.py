@@ -9,6 +9,8 @@ from sqlalchemy import select
 
 from cloud.accounts import service
 from cloud.accounts.models import Role, User, UserRole
+from cloud.accounts.service import import_summary
+from cloud.audit import service as audit
 from cloud.errors import DomainError
 from cloud.extensions import db
 
@@ -50,14 +52,11 @@ def ensure_admin_command(username):
 
 
 @users_cli.command("import-informants")
-@click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-def import_informants_command(csv_file):
-    """Import 信息员 accounts from a CSV file (see README); safe to run again."""
-    try:
-        text = csv_file.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise click.ClickException("文件须为 UTF-8 编码的 CSV") from None
-    report = service.import_informants(text)
+@click.argument("table_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def import_informants_command(table_file):
+    """Import 信息员 accounts from a CSV (UTF-8 or GBK) or XLSX file (see README); safe to run again."""
+    report = service.import_informants(table_file.read_bytes(), table_file.name)
+    audit.record(None, "informants.import", "import", table_file.name[:64], **import_summary(report))
     db.session.commit()
     for line, message in report.errors:
         click.echo(f"line {line}: {message}", err=True)

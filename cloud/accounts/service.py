@@ -1,8 +1,7 @@
 """Account operations. They flush and return; the request, task or command commits once."""
 
-import csv
-import io
 import logging
+import secrets
 from dataclasses import dataclass, field
 
 from sqlalchemy import or_, select
@@ -20,6 +19,7 @@ from cloud.accounts.phone import normalize_phone
 from cloud.accounts.sessions import revoke_all
 from cloud.errors import Conflict, DomainError, ValidationFailed
 from cloud.extensions import db
+from cloud.media.spreadsheet import TableUnreadable, read_table
 from cloud.regions.models import Region
 from cloud.text import clean_text
 
@@ -209,6 +209,9 @@ def _check_username(username):
         raise ValidationFailed("用户名不能是手机号的其他写法")
 
 
+DRY_RUN_HASH = "!dry-run"
+
+
 @dataclass
 class ImportReport:
     created: int = 0
@@ -218,35 +221,73 @@ class ImportReport:
 
 
 INFORMANT_COLUMNS = ("username", "name", "phone", "region_code", "informant_type")
+#: The column names an office writes in Chinese, accepted beside the APP export's English ones.
+INFORMANT_HEADERS = {
+    "用户名": "username",
+    "姓名": "name",
+    "手机号": "phone",
+    "地区代码": "region_code",
+    "信息员类型": "informant_type",
+    "初始密码": "password",
+    "密码哈希": "password_hash",
+}
+COLUMN_NAMES = {column: name for name, column in INFORMANT_HEADERS.items()}
 
 
-def import_informants(text):
-    """Create or update informant accounts from CSV text; bad rows are reported by line number.
+def import_informants(data, filename="informants.csv", *, dry_run=False):
+    """Create or update informant accounts from a CSV (UTF-8 or GBK/GB18030) or XLSX file's bytes.
 
     Columns: username, name, phone, region_code, informant_type, and ``password`` (initial
-    password) or ``password_hash`` (an argon2 hash from the 科普中国 APP). A password is only set
-    when the account is created, so importing the same file again changes nothing.
+    password) or ``password_hash`` (an argon2 hash from the 科普中国 APP); the Chinese headers of
+    ``INFORMANT_HEADERS`` work too. A password is only set when the account is created, so
+    importing the same file again changes nothing. Bad rows are reported by the line number Excel
+    shows and leave no trace; a file that cannot be read is one error on line 1. ``dry_run``
+    checks everything in a savepoint it rolls back, hashing no password: a preview. Never raises
+    for bad content.
     """
     report = ImportReport()
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-    missing = [c for c in INFORMANT_COLUMNS if c not in (reader.fieldnames or [])]
-    if missing or not {"password", "password_hash"} & set(reader.fieldnames or []):
-        report.errors.append((1, "表头缺少列：" + "、".join(missing or ["password 或 password_hash"])))
-        return report
-    seen = set()
-    for row in reader:
-        line = reader.line_num
-        try:
-            # Every check runs before the row writes anything, so a bad row leaves no trace.
-            outcome = _import_informant_row(row, seen)
-        except DomainError as exc:
-            report.errors.append((line, exc.message))
-            continue
-        setattr(report, outcome, getattr(report, outcome) + 1)
+    # A preview runs in a savepoint it undoes itself: no caller can commit its unhashed accounts.
+    preview = db.session.begin_nested() if dry_run else None
+    try:
+        header, rows = read_table(data, filename)
+        header = [INFORMANT_HEADERS.get(h, h) for h in header]
+        missing = [COLUMN_NAMES[c] for c in INFORMANT_COLUMNS if c not in header]
+        if missing or not {"password", "password_hash"} & set(header):
+            report.errors.append((1, "表头缺少列：" + "、".join(missing or ["初始密码或密码哈希"])))
+            return report
+        seen = set()
+        for row in rows:
+            values = {INFORMANT_HEADERS.get(k, k): v for k, v in row.values.items()}
+            try:
+                # Every check runs before the row writes anything, so a bad row leaves no trace.
+                outcome = _import_informant_row(values, seen, dry_run=dry_run)
+            except DomainError as exc:
+                report.errors.append((row.line, exc.message))
+                continue
+            setattr(report, outcome, getattr(report, outcome) + 1)
+    except TableUnreadable as exc:
+        report.errors.append((1, exc.message))
+    finally:
+        if preview is not None:
+            preview.rollback()
     return report
 
 
-def _import_informant_row(row, seen):
+def import_summary(report):
+    """What the audit log keeps of an import: the counts, a Chinese sentence, the first errors."""
+    return {
+        "summary": (
+            f"新建 {report.created} 个，更新 {report.updated} 个，未变 {report.unchanged} 个，"
+            f"错误 {len(report.errors)} 行"
+        ),
+        "created": report.created,
+        "updated": report.updated,
+        "unchanged": report.unchanged,
+        "errors": [[line, message] for line, message in report.errors[:20]],
+    }
+
+
+def _import_informant_row(row, seen, *, dry_run=False):
     values = {k: (row.get(k) or "").strip() for k in (*INFORMANT_COLUMNS, "password", "password_hash")}
     username = values["username"]
     if not username:
@@ -283,13 +324,14 @@ def _import_informant_row(row, seen):
         return "updated" if changed else "unchanged"
     if values["password_hash"]:
         if not is_password_hash(values["password_hash"]):
-            raise ValidationFailed("password_hash 不是受支持的 argon2 哈希")
+            raise ValidationFailed("密码哈希不是受支持的格式（须为 argon2 哈希）")
         password_hash = values["password_hash"]
     else:
         problem = password_problem(values["password"])
         if problem:
             raise ValidationFailed(problem)
-        password_hash = hash_password(values["password"])
+        # A preview is rolled back: hashing (a tenth of a second a row) would only slow it down.
+        password_hash = DRY_RUN_HASH if dry_run else hash_password(values["password"])
     user = User(username=username, password_hash=password_hash, **fields)
     user.role_rows.append(UserRole(role=Role.INFORMANT))
     db.session.add(user)
@@ -300,26 +342,65 @@ def _import_informant_row(row, seen):
 ASSIGNABLE_ROLES = (Role.REVIEWER, Role.ADMIN)
 
 
-def set_role(admin, login, role, grant):
-    """Grant or remove the reviewer or admin role. Raises ValidationFailed, PermissionDenied."""
-    from cloud.errors import PermissionDenied
+def change_role(admin, user, role, grant):
+    """Grant or remove ``role`` (reviewer or admin) of ``user``; return whether anything changed.
 
-    if not admin.has_role(Role.ADMIN):
-        raise PermissionDenied()
+    Raises ValidationFailed (another role, or an admin removing their own admin role).
+    """
     if role not in ASSIGNABLE_ROLES:
-        raise ValidationFailed("只能分配审核专家或管理员角色")
-    user = find_by_login(login)
-    if user is None:
-        raise ValidationFailed("找不到该账号")
+        raise ValidationFailed("只能分配审核专家或管理员角色", details={"field": "role"})
     if not grant and user.id == admin.id and role == Role.ADMIN:
         raise ValidationFailed("不能取消自己的管理员角色")
     has = user.has_role(role)
     if grant and not has:
         user.role_rows.append(UserRole(role=role))
     elif not grant and has:
+        if len(user.role_rows) == 1:
+            raise ValidationFailed("账号至少要保留一个角色")
         user.role_rows = [r for r in user.role_rows if r.role != role]
     db.session.flush()
-    return user
+    return grant != has
+
+
+def set_active(admin, user, active):
+    """Disable or enable an account; disabling ends every session and API token at once.
+
+    Returns whether anything changed. Raises ValidationFailed (an admin disabling themselves).
+    """
+    if not active and user.id == admin.id:
+        raise ValidationFailed("不能停用自己的账号")
+    changed = user.is_active != bool(active)
+    user.is_active = bool(active)
+    if not active:
+        revoke_all(user)
+    db.session.flush()
+    return changed
+
+
+TEMPORARY_PASSWORD_CHARS = "ABCDEFGHJKMNPQRSTUVWXYZabcdefghjkmnpqrstuvwxyz23456789"
+
+
+def reset_password_by_admin(user):
+    """Give ``user`` a new random password, end their sessions and send it to their phone by SMS.
+
+    The password is never stored or returned: only the user's phone gets it. The phone's SMS
+    limits apply; the per-IP cap does not (it guards against strangers, and an operator helping
+    thirty callers in an hour is not one). Raises ValidationFailed (no phone), RateLimited,
+    SmsSendFailed.
+    """
+    if not user.phone:
+        raise ValidationFailed("该账号没有登记手机号，无法通过短信发送新密码")
+    # Letters and digits that cannot be misread on a phone screen (no 0/O, 1/l/I).
+    password = "".join(secrets.choice(TEMPORARY_PASSWORD_CHARS) for _ in range(10))
+    user.password_hash = hash_password(password)
+    revoke_all(user)
+    sms.send_notice(
+        user.phone,
+        "admin_reset",
+        None,
+        f"管理员已为您重置科普资源云的登录密码，新密码为{password}，请登录后在“我的账号”中尽快修改。",
+    )
+    db.session.flush()
 
 
 def sweep():

@@ -9,6 +9,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import select
 
 from cloud.accounts.models import Role, User
+from cloud.audit import service as audit
 from cloud.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from cloud.extensions import db
 from cloud.institutions.credit_code import normalize_credit_code
@@ -177,6 +178,14 @@ def apply(user, fields, licence_file):
     user.institution_id = institution.id
     user.is_institution_manager = True
     db.session.flush()
+    audit.record(
+        user,
+        "institution.apply",
+        "institution",
+        institution.id,
+        f"“{institution.name}”提交机构认证",
+        region_code=institution.region_code,
+    )
     return institution
 
 
@@ -201,6 +210,16 @@ def decide(admin, institution, approve, reason=""):
     institution.verified_at = utcnow() if approve else None
     institution.decided_by_id = admin.id
     db.session.flush()
+    audit.record(
+        admin,
+        "institution.verify" if approve else "institution.reject",
+        "institution",
+        institution.id,
+        f"“{institution.name}”"
+        + ("通过机构认证" if approve else f"未通过机构认证：{institution.reject_reason}"),
+        region_code=institution.region_code,
+        reason=institution.reject_reason,
+    )
     applicant = institution.applicant
     if applicant is None:
         return []

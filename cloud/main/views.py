@@ -6,6 +6,7 @@ from flask_wtf import FlaskForm
 from sqlalchemy import func, select
 
 from cloud.accounts.models import Role, User, UserRole
+from cloud.console import service as console
 from cloud.errors import DomainError, NotFound
 from cloud.extensions import db
 from cloud.main import bp
@@ -61,15 +62,14 @@ def admin():
 @bp.post("/admin/roles")
 @login_required
 def change_role():
-    """Give or take the reviewer or admin role (by phone or username)."""
-    from cloud.accounts.service import set_role
-
+    """Give or take the reviewer or admin role (by phone or username); audited."""
     _require_admin()
     form = FlaskForm()
     if form.validate_on_submit():
         try:
-            set_role(current_user.user, request.form.get("login", ""), request.form.get("role", ""),
-                     request.form.get("grant") == "1")  # fmt: skip
+            form_values = (request.form.get(k, "") for k in ("login", "role", "grant"))
+            login, role, grant = form_values
+            console.change_role_by_login(current_user.user, login, role, grant == "1")
         except DomainError as exc:
             db.session.rollback()
             flash(exc.message, "error")

@@ -10,6 +10,7 @@ from datetime import timedelta
 from sqlalchemy import func, select
 
 from cloud.accounts.models import Role
+from cloud.audit import service as audit
 from cloud.catalog.service import note_index_change
 from cloud.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from cloud.extensions import db
@@ -29,6 +30,12 @@ NOTE_FIELDS = {"title": "标题", "summary": "简介", "tags": "标签", "channe
 def require_reviewer(user):
     if user is None or not user.has_role(Role.REVIEWER):
         raise PermissionDenied("只有审核专家可以审核资源")
+
+
+def require_queue_access(user):
+    """Reviewers work the queue; admins may look at it (and at what is in it) without deciding."""
+    if user is None or not user.has_role(Role.REVIEWER, Role.ADMIN):
+        raise PermissionDenied("只有审核专家和管理员可以查看审核队列")
 
 
 def queue(kind=None, channel=None, limit=200):
@@ -66,8 +73,8 @@ def reviewer_stats():
 
 
 def get_for_review(reviewer, resource_id):
-    """A pending resource a reviewer may look at; NotFound for anything else."""
-    require_reviewer(reviewer)
+    """A pending resource a reviewer (or an admin) may look at; NotFound for anything else."""
+    require_queue_access(reviewer)
     resource = db.session.get(Resource, resource_id) if isinstance(resource_id, int) else None
     if resource is None or resource.state != State.PENDING_REVIEW:
         raise NotFound("资源不存在或已审核")
@@ -180,6 +187,15 @@ def withdraw(actor, resource, reason):
     if resource.state != State.APPROVED:
         raise Conflict("只有已发布的资源可以撤回")
     transition(resource, State.WITHDRAWN, actor=actor, comment=reason[:REASON_MAX])
+    audit.record(
+        actor,
+        "resource.withdraw",
+        "resource",
+        resource.id,
+        f"撤回“{resource.title}”：{reason[:200]}",
+        reason=reason[:REASON_MAX],
+        by_owner=is_owner and not actor.has_role(Role.ADMIN),
+    )
     note_index_change(resource.id)
     after = AfterCommit([lambda rid=resource.id: enqueue_unindex(rid)])
     if not is_owner:

@@ -4,6 +4,7 @@ from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 
+from cloud.accounts.models import Role
 from cloud.errors import DomainError, NotFound, ValidationFailed
 from cloud.extensions import db
 from cloud.files.serving import send_stored_file
@@ -14,7 +15,7 @@ from cloud.review import bp, service
 @bp.get("/review")
 @login_required
 def queue():
-    service.require_reviewer(current_user.user)
+    service.require_queue_access(current_user.user)
     kind = request.args.get("kind") if request.args.get("kind") in KIND_LABELS else None
     channel = request.args.get("channel") if request.args.get("channel") in CHANNELS else None
     count, oldest = service.queue_stats()
@@ -45,6 +46,7 @@ def _review_page(resource, typed=None, status=200):
         resource=resource,
         form=FlaskForm(),
         own=resource.institution_id == current_user.user.institution_id,
+        can_decide=current_user.user.has_role(Role.REVIEWER),
         decisions=service.decisions_of(resource),
         note_fields=service.NOTE_FIELDS,
         typed=typed or {},

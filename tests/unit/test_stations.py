@@ -229,7 +229,7 @@ def test_people_of_a_station(tree, auth):
     )
     from cloud.accounts.service import import_informants
 
-    assert import_informants(csv).created == 2
+    assert import_informants(csv.encode()).created == 2
     service.attach_informant(applicant, station, "xxy1")
     with pytest.raises(ValidationFailed, match="本县"):
         service.attach_informant(applicant, station, "xxy2")
