@@ -291,44 +291,59 @@ def _resources(ids):
     return {rid: (title, KIND_LABELS.get(kind, kind)) for rid, title, kind in db.session.execute(stmt)}
 
 
-def informant_use(prefix, period, width):
-    """One scan of the informants' roll-ups: ``[(user id, child region, 传播量)]`` for every
-    informant with any counted use toward the region in the period (so: active)."""
+@dataclass
+class InformantUse:
+    """The informants with counted use toward the region in the period (so: active)."""
+
+    per_child: dict  # {child region code: active informants}
+    active: int
+    top: list  # [(user id, 传播量)], most first, at most TOP_INFORMANTS
+
+
+def informant_use(prefix, period, width, limit=TOP_INFORMANTS):
+    """The informants' roll-ups counted in the database (a province has tens of thousands of
+    informants: only the counts per child region and the top of the ranking come back)."""
     model = _grain(period, UserUsageDaily, UserUsageMonthly)
     child = func.substr(model.region_code, 1, width)
-    visits = func.sum(case((model.event_kind == EventKind.SHARE_VISIT.value, model.count), else_=0))
-    stmt = (
-        select(model.user_id, child, visits)
-        .where(
-            _period(model, period),
-            in_region(model.region_code, prefix),
-            model.user_id.in_(_informant_ids()),
-        )
-        .group_by(model.user_id, child)
+    where = (
+        _period(model, period),
+        in_region(model.region_code, prefix),
+        model.user_id.in_(_informant_ids()),
     )
-    return [(uid, code or "", int(n or 0)) for uid, code, n in db.session.execute(stmt)]
+    per_child = db.session.execute(
+        select(func.coalesce(child, ""), func.count(model.user_id.distinct())).where(*where).group_by(child)
+    )
+    active = db.session.scalar(select(func.count(model.user_id.distinct())).where(*where))
+    visits = func.sum(case((model.event_kind == EventKind.SHARE_VISIT.value, model.count), else_=0))
+    top = db.session.execute(
+        select(model.user_id, visits)
+        .where(*where)
+        .group_by(model.user_id)
+        .having(visits > 0)
+        .order_by(visits.desc(), model.user_id)
+        .limit(limit)
+    )
+    return InformantUse(
+        per_child={code: int(n) for code, n in per_child},
+        active=int(active or 0),
+        top=[(uid, int(n)) for uid, n in top],
+    )
 
 
 def _informant_ids():
     return select(UserRole.user_id).where(UserRole.role == Role.INFORMANT)
 
 
-def top_informants(rows, limit=TOP_INFORMANTS):
+def top_informants(use):
     """Informants by 传播量 (the visits of their share links): ``[(user id, name, n)]``."""
-    visits = {}
-    for uid, _child, n in rows:
-        visits[uid] = visits.get(uid, 0) + n
-    ranked = sorted(((uid, n) for uid, n in visits.items() if n), key=lambda item: (-item[1], item[0]))[
-        :limit
-    ]
-    ids = [uid for uid, _ in ranked]
+    ids = [uid for uid, _ in use.top]
     names = {}
     if ids:
         found = db.session.execute(
             select(User.id, User.name, User.username, User.phone).where(User.id.in_(ids))
         )
         names = {uid: name or username or _masked(phone) for uid, name, username, phone in found}
-    return [(uid, names.get(uid, "已注销的用户"), n) for uid, n in ranked]
+    return [(uid, names.get(uid, "已注销的用户"), n) for uid, n in use.top]
 
 
 def _masked(phone):
@@ -360,9 +375,7 @@ def per_child(region, period, grid, stations, use, informants):
         if use.get(station.id, {}).get("total"):
             active[code] = active.get(code, 0) + 1
     registered = informants_registered(region.code if region else "", period, width)
-    active_informants = {}
-    for uid, code, _visits in informants:
-        active_informants.setdefault(code, set()).add(uid)
+    active_informants = informants.per_child
     rows = []
     for r in children_of(region):
         c = r.code
@@ -374,7 +387,7 @@ def per_child(region, period, grid, stations, use, informants):
                     recognised.get(c, 0),
                     active.get(c, 0),
                     registered.get(c, 0),
-                    len(active_informants.get(c, ())),
+                    active_informants.get(c, 0),
                 )
             )
     return rows
@@ -486,7 +499,7 @@ def build(region, period):
         resources=top_resources(prefix, period),
         informants=top_informants(informants),
         registered=sum(informants_registered(prefix, period).values()),
-        active_informants=len({uid for uid, _child, _n in informants}),
+        active_informants=informants.active,
     )
 
 
