@@ -111,6 +111,9 @@ class Config:
     # Downloads of one rendition by one user within this many minutes count once (下载最多);
     # every request is still kept as an event, the repeats marked as not counted.
     KEPU_DOWNLOAD_COUNT_WINDOW_MINUTES = _env_int("KEPU_DOWNLOAD_COUNT_WINDOW_MINUTES", 30)
+    # Downloads change counts in the database only; the worker folds the changed counts into the
+    # search index (the 下载最多 sort) every this many minutes (a divisor of 60).
+    KEPU_INDEX_DOWNLOADS_MINUTES = _env_int("KEPU_INDEX_DOWNLOADS_MINUTES", 5)
 
     # Processing jobs: how long a worker may stay silent before its job is given to another,
     # and where jobs keep their scratch files (the system temp directory by default).
