@@ -24,8 +24,11 @@ def worker_command(workers, periodic):
     with several workers runs one with ``--periodic`` (the scheduler) and the others with
     ``--no-periodic``. Delayed retries are enqueued by every worker either way.
     """
+    from cloud.ops.fingerprint import record_quietly
     from cloud.queue import huey, queue_name
     from cloud.resources.tasks import recover_lost_work
+
+    record_quietly()  # for flask doctor: this node's secret key, compared with the others'
 
     # Jobs a killed worker left "running" would otherwise wait for their lease to run out.
     requeued = recover_lost_work()["stale"]

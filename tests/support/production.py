@@ -28,7 +28,8 @@ Attributes a test reads: ``web_urls``, ``database_url``, ``redis_url``, ``index_
 ``secret_key``, ``bucket``, ``seaweedfs`` (``.endpoint``, ``.access_key``, ``.secret_key``, its
 own ``stop()``), ``redis`` (``.port``, ``.proc``), ``sms_outbox`` (one JSON-lines file every node
 appends its SMS to: a test stand-in for the SMS gateway), ``root`` (the temporary folder),
-``webs`` / ``workers`` (``Node`` objects: ``.name``, ``.instance_dir``, ``.log_path``, ``.proc``,
+``extra_database()`` makes one more empty database on the same server (its URL), ``webs`` /
+``workers`` (``Node`` objects: ``.name``, ``.instance_dir``, ``.log_path``, ``.proc``,
 ``.pid``). ``env(node)`` is a node's environment, ``settings()`` the same as app settings, for
 running anything else as one more node.
 
@@ -136,6 +137,7 @@ class ProductionProfile:
         self.webs: list[Node] = []
         self.workers: list[Node] = []
         self._database_created = False
+        self._extra_databases = []
         self._apps = []
 
     # -- where things are ------------------------------------------------------------------
@@ -183,6 +185,7 @@ class ProductionProfile:
         instance = node.instance_dir if node is not None else self.root / "cli"
         instance.mkdir(parents=True, exist_ok=True)
         env["KEPU_INSTANCE_DIR"] = str(instance)
+        (instance / "work").mkdir(exist_ok=True)
         env["KEPU_WORK_DIR"] = str(instance / "work")
         # Loopback only, whatever proxy the machine is configured with.
         env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1,localhost"
@@ -237,8 +240,12 @@ class ProductionProfile:
             self.redis.stop()
         if self.seaweedfs is not None:
             self.seaweedfs.stop()
+        for name in self._extra_databases:
+            self._drop_database(name)
+        self._extra_databases = []
         if self._database_created:
-            self._drop_database()
+            self._drop_database(self.database_name)
+            self._database_created = False
         if self.root is not None:
             shutil.rmtree(self.root, ignore_errors=True)
             self.root = None
@@ -379,21 +386,28 @@ class ProductionProfile:
     def _admin_engine(self):
         return create_engine(self.admin_url, isolation_level="AUTOCOMMIT")
 
-    def _create_database(self) -> None:
+    def extra_database(self) -> str:
+        """Create one more empty database on the same server (dropped by ``stop()``); its URL."""
+        name = f"kepu_extra_{secrets.token_hex(6)}"
+        self._create_database(name)
+        self._extra_databases.append(name)
+        return make_url(self.admin_url).set(database=name).render_as_string(hide_password=False)
+
+    def _create_database(self, name: str | None = None) -> None:
         engine = self._admin_engine()
         try:
             with engine.connect() as connection:
-                connection.execute(text(f'CREATE DATABASE "{self.database_name}"'))
-            self._database_created = True
+                connection.execute(text(f'CREATE DATABASE "{name or self.database_name}"'))
+            if name is None:
+                self._database_created = True
         finally:
             engine.dispose()
 
-    def _drop_database(self) -> None:
+    def _drop_database(self, name: str) -> None:
         engine = self._admin_engine()
         try:
             with engine.connect() as connection:
-                connection.execute(text(f'DROP DATABASE IF EXISTS "{self.database_name}" WITH (FORCE)'))
-            self._database_created = False
+                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         finally:
             engine.dispose()
 
