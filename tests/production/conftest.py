@@ -8,6 +8,7 @@ machine's proxy settings.
 """
 
 import os
+import time
 
 import pytest
 import requests
@@ -73,3 +74,44 @@ def token(http, base_url, login, password=PASSWORD):
     )
     assert answer.status_code == 201, answer.text
     return {"Authorization": f"Bearer {answer.json()['token']}"}
+
+
+def wait_for(what, check, timeout=180):
+    """Poll ``check`` until it returns something true (returned); fail after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.5)
+
+
+def publish_image(production, http, people, path, title, tags="科普"):
+    """Upload ``path`` at node A (one form POST), let a worker process it, approve it at node B
+    and wait until node A's search finds ``title``; return the resource id."""
+    a, b = production.web_urls
+    owner, reviewer = token(http, a, people["owner"]), token(http, b, people["reviewer"])
+    with open(path, "rb") as fh:
+        files = {"file": (os.path.basename(path), fh.read())}
+    created = http.post(f"{a}/api/v1/resources", data={"kind": "image", "title": title, "tags": tags},
+                        files=files, headers=owner, timeout=60)  # fmt: skip
+    assert created.status_code == 201, created.text
+    rid = created.json()["id"]
+
+    def state():
+        return http.get(f"{a}/api/v1/resources/{rid}", headers=owner, timeout=60).json()["state"]
+
+    wait_for("a worker to process the image", lambda: state() in {"processed", "failed"})
+    assert state() == "processed"
+    assert http.post(f"{a}/api/v1/resources/{rid}/submit", headers=owner, timeout=60).status_code == 200
+    assert http.post(f"{b}/api/v1/review/{rid}/claim", headers=reviewer, timeout=60).status_code == 200
+    assert http.post(f"{b}/api/v1/review/{rid}/approve", headers=reviewer, timeout=60).status_code == 200
+
+    def found():
+        items = http.get(f"{a}/api/v1/search", params={"q": title}, timeout=60).json()["items"]
+        return rid in [i["id"] for i in items]
+
+    wait_for("the worker to index it", found)
+    return rid

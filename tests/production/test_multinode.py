@@ -12,7 +12,6 @@ import hashlib
 import http.client
 import json
 import random
-import time
 from urllib.parse import urlsplit
 
 import boto3
@@ -23,7 +22,7 @@ from cloud.extensions import db
 from cloud.files.models import StoredFile
 from cloud.uploads.models import Upload
 from tests.conftest import TESTDATA
-from tests.production.conftest import PASSWORD, token
+from tests.production.conftest import PASSWORD, token, wait_for
 from tests.support.production import host_port
 
 pytestmark = pytest.mark.production
@@ -76,17 +75,6 @@ def s3_client(production):
                           request_checksum_calculation="when_required",
                           response_checksum_validation="when_required"),
     )  # fmt: skip
-
-
-def wait_for(what, check, timeout=180):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.5)
 
 
 def test_a_tus_upload_alternating_between_the_nodes_completes_byte_for_byte(production, production_app,
