@@ -69,8 +69,8 @@ def snapshot(app):
 def test_restore_from_the_guides_backup_brings_back_resources_files_and_search(production, people, http,
                                                                                   tmp_path):  # fmt: skip
     rids = [
-        publish_image(production, http, people, PHOTOS[0], "备份测试：春天的花"),
-        publish_image(production, http, people, PHOTOS[1], "备份测试：色彩样张"),
+        publish_image(production, http, people, PHOTOS[0], "备份测试春天的花"),
+        publish_image(production, http, people, PHOTOS[1], "备份测试色彩样张"),
     ]
     before = snapshot(production.app())
     assert [r[0] for r in before[0] if r[0] in rids] == rids
