@@ -56,8 +56,9 @@ class Config:
     KEPU_S3_SECRET_KEY = _env("KEPU_S3_SECRET_KEY")
     KEPU_S3_REGION = _env("KEPU_S3_REGION", "us-east-1")
 
-    # The task queue's store (and Flask-Limiter's) when several machines run; login, captcha and
-    # SMS limits are counted in the database, shared by every process either way.
+    # The task queue's store (and Flask-Limiter's) when several machines run; the login and
+    # captcha limits are then counted in Redis too (in the database without it, or should Redis
+    # not answer), shared by every process either way. SMS limits stay in the database.
     KEPU_REDIS_URL = _env("KEPU_REDIS_URL")
 
     KEPU_SMS_BACKEND = _env("KEPU_SMS_BACKEND", "console")

@@ -61,7 +61,7 @@ def snapshot(app):
             data = b"".join(storage.open(row.key))
             assert hashlib.sha256(data).hexdigest() == row.sha256  # the object itself, read back
             files[row.key] = (row.size, row.sha256)
-        found = {q: [item.id for item in search(SearchParams(q=q)).items] for q in ("备份", "花", "色彩")}
+        found = {q: [row.id for row, _hit in search(SearchParams(q=q)).items] for q in ("备份", "花", "色彩")}
         db.session.rollback()
     return [tuple(r) for r in resources], files, found
 
