@@ -56,8 +56,9 @@ class Config:
     KEPU_S3_SECRET_KEY = _env("KEPU_S3_SECRET_KEY")
     KEPU_S3_REGION = _env("KEPU_S3_REGION", "us-east-1")
 
-    # The task queue's store (and Flask-Limiter's) when several machines run; login, captcha and
-    # SMS limits are counted in the database, shared by every process either way.
+    # The task queue's store (and Flask-Limiter's) when several machines run; the login and
+    # captcha limits are then counted in Redis too (in the database without it, or should Redis
+    # not answer), shared by every process either way. SMS limits stay in the database.
     KEPU_REDIS_URL = _env("KEPU_REDIS_URL")
 
     KEPU_SMS_BACKEND = _env("KEPU_SMS_BACKEND", "console")
@@ -111,6 +112,9 @@ class Config:
     # Downloads of one rendition by one user within this many minutes count once (下载最多);
     # every request is still kept as an event, the repeats marked as not counted.
     KEPU_DOWNLOAD_COUNT_WINDOW_MINUTES = _env_int("KEPU_DOWNLOAD_COUNT_WINDOW_MINUTES", 30)
+    # Downloads change counts in the database only; the worker folds the changed counts into the
+    # search index (the 下载最多 sort) every this many minutes (a divisor of 60).
+    KEPU_INDEX_DOWNLOADS_MINUTES = _env_int("KEPU_INDEX_DOWNLOADS_MINUTES", 5)
 
     # Processing jobs: how long a worker may stay silent before its job is given to another,
     # and where jobs keep their scratch files (the system temp directory by default).

@@ -87,9 +87,10 @@ def init_storage(app):
 
 
 def register_errors(app):
-    from cloud import errors
+    from cloud import errors, ops
 
     errors.init_app(app)
+    ops.init_app(app)
 
 
 def register_blueprints(app):
@@ -139,6 +140,7 @@ def register_commands(app):
     from cloud.catalog.cli import search_cli
     from cloud.files.cli import storage_cli
     from cloud.institutions.cli import institutions_cli
+    from cloud.ops.cli import doctor_command
     from cloud.regions.cli import regions_cli
     from cloud.resources.cli import resources_cli, worker_command
     from cloud.stations.cli import stations_cli
@@ -155,3 +157,4 @@ def register_commands(app):
     app.cli.add_command(search_cli)
     app.cli.add_command(stations_cli)
     app.cli.add_command(stats_cli)
+    app.cli.add_command(doctor_command)

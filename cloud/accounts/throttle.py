@@ -15,13 +15,21 @@ same old count.)
 The rows go through their own connection, not the request's session: call ``hit`` before the
 request writes anything, since on SQLite a second connection waits for the first one's write
 lock. Expired rows are purged by every ``hit`` and by ``flask users sweep``.
+
+With ``KEPU_REDIS_URL`` set (several machines) the events are counted in Redis instead, with the
+same insert-then-count order: one sorted set per bucket and key, scored by time (ZADD, then ZCOUNT
+over each window; a hit over the limit takes its member back). That keeps the burst of a login
+flood off the database. Should Redis not answer, the database counts, as without Redis.
 """
 
 import hashlib
 import hmac
+import logging
 import math
+import secrets
 from datetime import timedelta
 
+import redis
 from flask import current_app
 from limits import parse_many
 from sqlalchemy import delete, func, insert, select
@@ -30,6 +38,10 @@ from cloud.accounts.models import RateLimitHit
 from cloud.errors import RateLimited
 from cloud.extensions import db
 from cloud.models_base import utcnow
+
+log = logging.getLogger(__name__)
+_REDIS = "kepu.throttle_redis"
+_REDIS_PREFIX = "kepu:limit:"
 
 LIMIT_SETTINGS = {
     "login_ip": "KEPU_LOGIN_RATE_LIMIT",
@@ -72,6 +84,12 @@ def hit(message=None, **keys):
         )
     if not rows:
         return []
+    client = _redis()
+    if client is not None:
+        try:
+            return _hit_redis(client, rows, now, message)
+        except redis.RedisError:
+            log.warning("rate limits: Redis did not answer, counting in the database", exc_info=True)
     with db.engine.begin() as connection:
         ids = [connection.execute(insert(RateLimitHit).values(**row)).inserted_primary_key[0] for row in rows]
     wait = 0
@@ -98,9 +116,61 @@ def hit(message=None, **keys):
 
 
 def forget(ids):
-    """Take back events that should not count (a login that succeeded), in the request's session."""
-    if ids:
-        db.session.execute(delete(RateLimitHit).where(RateLimitHit.id.in_(ids)))
+    """Take back events that should not count (a login that succeeded): rows in the request's
+    session, Redis members at once."""
+    members = [i for i in ids if isinstance(i, tuple)]
+    rows = [i for i in ids if not isinstance(i, tuple)]
+    if members:
+        try:
+            with _redis().pipeline(transaction=False) as pipe:
+                for key, member in members:
+                    pipe.zrem(key, member)
+                pipe.execute()
+        except redis.RedisError:
+            log.warning("rate limits: could not take back a counted event", exc_info=True)
+    if rows:
+        db.session.execute(delete(RateLimitHit).where(RateLimitHit.id.in_(rows)))
+
+
+def _redis():
+    url = current_app.config.get("KEPU_REDIS_URL")
+    if not url:
+        return None
+    client = current_app.extensions.get(_REDIS)
+    if client is None:
+        client = current_app.extensions[_REDIS] = redis.Redis.from_url(
+            url, socket_timeout=2, socket_connect_timeout=2
+        )
+    return client
+
+
+def _hit_redis(client, rows, now, message):
+    """``hit`` counted in Redis; returns the (key, member) pairs written. Raises RateLimited,
+    redis.RedisError."""
+    stamp = now.timestamp()
+    written = []
+    with client.pipeline(transaction=False) as pipe:
+        for row in rows:
+            key, member = f"{_REDIS_PREFIX}{row['bucket']}:{row['key']}", secrets.token_hex(8)
+            longest = (row["expires_at"] - now).total_seconds()
+            pipe.zadd(key, {member: stamp})
+            pipe.zremrangebyscore(key, "-inf", stamp - longest)
+            pipe.expire(key, math.ceil(longest) + 1)
+            written.append((key, member))
+        pipe.execute()
+    wait = 0
+    for row, (key, _member) in zip(rows, written, strict=True):
+        for item in _limits(row["bucket"]):
+            since = stamp - item.get_expiry()
+            count = client.zcount(key, f"({since}", "+inf")
+            if count > item.amount:
+                oldest = client.zrangebyscore(key, f"({since}", "+inf", start=0, num=1, withscores=True)
+                age = stamp - oldest[0][1] if oldest else 0
+                wait = max(wait, math.ceil(item.get_expiry() - age), 1)
+    if wait:
+        forget(written)
+        raise RateLimited(message or _message(wait), details={"retry_after": wait})
+    return written
 
 
 def purge():

@@ -14,3 +14,11 @@ def reindex_command():
 
     count = open_index().rebuild(all_documents())
     click.echo(f"indexed {count} published resource(s)")
+
+
+@search_cli.command("fold-downloads")
+def fold_downloads_command():
+    """Write the download counts that changed into the index now (the worker does it every few minutes)."""
+    from cloud.catalog.tasks import fold_download_counts
+
+    click.echo(f"folded the download counts of {fold_download_counts()} resource(s)")

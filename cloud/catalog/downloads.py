@@ -31,10 +31,8 @@ def link(user, resource, rendition):
     rf = service.download_file(resource, rendition)
     name = service.download_name(resource, rf, rendition)
     check_files([rf])
-    counted = service.record_download(user, resource, rf, rendition)
+    service.record_download(user, resource, rf, rendition)
     db.session.commit()
-    if counted:
-        service.reindex_later(resource.id)
     storage = get_storage()
     seconds = service.link_seconds()
     if storage.supports_presigned_urls:

@@ -312,10 +312,10 @@ def download_name(resource, rf, rendition):
 def record_download(user, resource, rf, rendition):
     """Write the download event; count it unless ``user`` fetched this rendition within the window.
 
-    Returns True when it was counted (the resource's download count went up, and the index's
-    follows via the worker), False for a repeat, which is kept for audit with ``is_counted``
-    false. Two requests racing in the same instant may both count: the window is about reloads
-    and resumed downloads, not a lock.
+    Returns True when it was counted (the resource's download count went up; the index's
+    follows with the next periodic batch of ``fold_download_counts``), False for a repeat,
+    which is kept for audit with ``is_counted`` false. Two requests racing in the same instant
+    may both count: the window is about reloads and resumed downloads, not a lock.
     """
     window = timedelta(minutes=current_app.config["KEPU_DOWNLOAD_COUNT_WINDOW_MINUTES"])
     now = utcnow()
@@ -345,12 +345,13 @@ def record_download(user, resource, rf, rendition):
     db.session.flush()
     usage.announce("download", user=user, resource=resource, counted=counted, at=now, download_event=event)
     if counted:
+        # The count only: the index takes it in with the next batch (``fold_download_counts``),
+        # so a download never commits to the index nor makes every web process reopen it.
         db.session.execute(
             update(Resource)
             .where(Resource.id == resource.id)
             .values(download_count=Resource.download_count + 1)
         )
-        note_index_change(resource.id)
     db.session.flush()
     return counted
 

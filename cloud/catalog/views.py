@@ -95,10 +95,8 @@ def _article_zip(resource):
         archive.writestr("index.html", article_document(resource.title, html))
         archive.writestr("正文.txt", resource.body_text)
     first = resource.files[0] if resource.files else None
-    counted = service.record_download(current_user.user, resource, first, "zip")
+    service.record_download(current_user.user, resource, first, "zip")
     db.session.commit()
-    if counted:
-        service.reindex_later(resource.id)
     response = Response(buffer.getvalue(), mimetype="application/zip")
     response.headers["Content-Disposition"] = content_disposition(f"{resource.title}.zip")
     response.headers["X-Content-Type-Options"] = "nosniff"

@@ -7,7 +7,8 @@ import click
 from flask.cli import AppGroup
 
 from cloud.extensions import db
-from cloud.files.service import record_check, verify_files
+from cloud.files.backup import export_objects, import_objects
+from cloud.files.service import get_storage, record_check, verify_files
 from cloud.resources.tasks import sweep_storage
 
 storage_cli = AppGroup("storage", help="Object storage.")
@@ -56,3 +57,19 @@ def sweep_command(upload_max_age, grace, orphans_older_than):
         click.echo(f"could not remove {failure}; tried again next time", err=True)
     if report.failures:
         sys.exit(1)
+
+
+@storage_cli.command("export")
+@click.argument("directory", type=click.Path(file_okay=False))
+def export_command(directory):
+    """Copy every stored object into DIRECTORY (the object half of scripts/backup.sh)."""
+    count, size = export_objects(get_storage(), directory)
+    click.echo(f"exported {count} object(s), {size} bytes")
+
+
+@storage_cli.command("import")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False))
+def import_command(directory):
+    """Store every object exported into DIRECTORY back at its key (scripts/restore.sh)."""
+    count, size = import_objects(get_storage(), directory)
+    click.echo(f"imported {count} object(s), {size} bytes")

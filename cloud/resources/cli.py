@@ -10,16 +10,33 @@ resources_cli = AppGroup("resources", help="Resources and their processing.")
 
 @click.command("worker")
 @click.option("--workers", default=1, show_default=True, help="jobs run at once in this process")
+@click.option(
+    "--periodic/--no-periodic",
+    default=True,
+    show_default=True,
+    help="also enqueue the periodic tasks (exactly one worker of a deployment should)",
+)
 @with_appcontext
-def worker_command(workers):
-    """Run a task-queue worker (more can run on other machines against the same queue)."""
+def worker_command(workers, periodic):
+    """Run a task-queue worker (more can run on other machines against the same queue).
+
+    Every worker that enqueues the periodic tasks enqueues each of them once more: a deployment
+    with several workers runs one with ``--periodic`` (the scheduler) and the others with
+    ``--no-periodic``. Delayed retries are enqueued by every worker either way.
+    """
+    from cloud.ops.fingerprint import record_quietly
     from cloud.queue import huey, queue_name
     from cloud.resources.tasks import recover_lost_work
 
+    record_quietly()  # for flask doctor: this node's secret key, compared with the others'
+
     # Jobs a killed worker left "running" would otherwise wait for their lease to run out.
     requeued = recover_lost_work()["stale"]
-    click.echo(f"worker: {queue_name()} queue, {workers} thread(s); requeued {len(requeued)} stale job(s)")
-    huey.create_consumer(workers=workers, worker_type="thread", periodic=True).run()
+    click.echo(
+        f"worker: {queue_name()} queue, {workers} thread(s), periodic tasks {'on' if periodic else 'off'}; "
+        f"requeued {len(requeued)} stale job(s)"
+    )
+    huey.create_consumer(workers=workers, worker_type="thread", periodic=periodic).run()
 
 
 @resources_cli.command("requeue-stale")

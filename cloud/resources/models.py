@@ -74,6 +74,9 @@ class Resource(db.Model):
     submitted_at: Mapped[object | None] = mapped_column(UTCDateTime)
     published_at: Mapped[object | None] = mapped_column(UTCDateTime, index=True)
     download_count: Mapped[int] = mapped_column(default=0)
+    # The download count the search index last took in (下载最多): downloads only change the
+    # count above, and a periodic batch folds the changed ones into the index (catalog.tasks).
+    indexed_download_count: Mapped[int] = mapped_column(default=0, server_default="0")
     # A reviewer's claim: while it lasts, nobody else decides on this resource.
     claimed_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
     claim_expires_at: Mapped[object | None] = mapped_column(UTCDateTime)

@@ -101,9 +101,12 @@ def run_job(job_id):
         )
         db.session.commit()
 
-    workdir = tempfile.mkdtemp(prefix=f"kepu-job-{job_id}-", dir=_scratch_root())
+    workdir = None
     after = AfterCommit()
     try:
+        # Inside the try: a scratch space that cannot be made is a fault the job is retried
+        # for, never a job left "running" until its lease runs out.
+        workdir = tempfile.mkdtemp(prefix=f"kepu-job-{job_id}-", dir=_scratch_root())
         result = pipeline.run(resource, workdir, progress)
         progress("保存", 95)
         after = _swap_renditions(resource, result)
@@ -130,7 +133,8 @@ def run_job(job_id):
         db.session.rollback()
         _fail(job_id, "处理时发生内部错误，请联系管理员", repr(exc))
     finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+        if workdir is not None:
+            shutil.rmtree(workdir, ignore_errors=True)
     after.run()
 
 
@@ -292,7 +296,12 @@ def recover_lost_work():
 
 
 def _scratch_root():
-    return current_app.config.get("KEPU_WORK_DIR") or tempfile.gettempdir()
+    """KEPU_WORK_DIR (made if missing: a fresh node's folder) or the system temp directory."""
+    configured = current_app.config.get("KEPU_WORK_DIR")
+    if not configured:
+        return tempfile.gettempdir()
+    os.makedirs(configured, exist_ok=True)
+    return configured
 
 
 def _remove_scratch(job_id):

@@ -11,7 +11,12 @@ import sys
 from pathlib import Path
 
 import pytest
+import redis
+from sqlalchemy import func, select
 
+from cloud.accounts.models import RateLimitHit
+from cloud.extensions import db
+from tests.support import free_port
 from tests.support.redis_server import RedisServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -95,3 +100,32 @@ def test_sms_cool_down_is_shared_through_the_database(app, database_url, tmp_pat
     assert run_process(database_url, tmp_path, "sms", 1, {}) == [429]
     lines = (tmp_path / "sms.jsonl").read_text(encoding="utf-8").splitlines()
     assert len(lines) == 1
+
+
+@pytest.mark.redis
+def test_with_kepu_redis_url_the_limits_are_counted_in_redis_not_in_the_database(
+    app, database_url, tmp_path, redis_url
+):
+    settings = {"KEPU_REDIS_URL": redis_url, "KEPU_LOGIN_RATE_LIMIT": "3 per minute"}
+    assert run_process(database_url, tmp_path, "login", 3, settings) == [200, 200, 200]
+    assert run_process(database_url, tmp_path, "login", 1, settings) == [429]
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(RateLimitHit)) == 0
+    client = redis.Redis.from_url(redis_url)
+    try:
+        keys = client.keys("kepu:limit:login_ip:*")
+        assert len(keys) == 1 and client.zcard(keys[0]) == 3  # the refused one was taken back
+    finally:
+        client.flushdb()
+        client.close()
+
+
+def test_when_redis_does_not_answer_the_database_counts(app, database_url, tmp_path):
+    settings = {
+        "KEPU_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
+        "KEPU_LOGIN_RATE_LIMIT": "3 per minute",
+    }
+    assert run_process(database_url, tmp_path, "login", 3, settings) == [200, 200, 200]
+    assert run_process(database_url, tmp_path, "login", 1, settings) == [429]
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(RateLimitHit)) > 0
