@@ -12,7 +12,7 @@ import cloud.models_base
 
 # revision identifiers, used by Alembic.
 revision = '0016_production_profile'
-down_revision = "0011_monthly_reports"
+down_revision = "0015_audit_log"
 branch_labels = None
 depends_on = None
 
