@@ -129,14 +129,18 @@ def chinese_analyzer():
 
 
 def word_runs(word):
-    """The runs of a query word: ``[(kind, run)]`` with CJK runs separated only by punctuation or
-    spaces joined into one (Chinese is written without spaces: "人工 智能" means 人工智能)."""
+    """The runs of a query word: ``[(kind, run)]`` with CJK runs separated only by spaces joined
+    into one (Chinese is written without spaces: "人工 智能" means 人工智能). Runs separated by
+    punctuation stay apart, as the index keeps them ("备份测试：春天的花" is two runs there)."""
+    text = normalize(word)
     pieces = []
-    for kind, run, _start, _end in runs(normalize(word)):
-        if kind == "cjk" and pieces and pieces[-1][0] == "cjk":
+    previous_end = None
+    for kind, run, start, end in runs(text):
+        if kind == "cjk" and pieces and pieces[-1][0] == "cjk" and not text[previous_end:start].strip():
             pieces[-1] = ("cjk", pieces[-1][1] + run)
         elif kind in ("cjk", "word"):
             pieces.append((kind, run))
+        previous_end = end
     return pieces
 
 

@@ -137,6 +137,10 @@ def test_chinese_words_inside_text_and_mixed_scripts(index):
     assert ids(index.search("夜 观星")) == [10]
     assert ids(index.search("！？")) == []  # nothing to search for matches nothing
     assert index.search("").total == 10  # no query: everything
+    # A title pasted with its punctuation: the runs stay apart, as in the index.
+    assert ids(index.search("谣言粉碎：5G 手机辐射很弱")) == [2]
+    assert ids(index.search("接种后注意事项：多喝水")) == [7]
+    assert ids(index.search("注意事项多喝水")) == []  # without the colon the text does not say so
 
 
 def test_filters(index):
