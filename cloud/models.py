@@ -5,6 +5,7 @@ from cloud.catalog.models import DownloadEvent, PendingIndexUpdate, SearchLog
 from cloud.files.models import StoredFile
 from cloud.institutions.models import Institution, InstitutionInvite
 from cloud.messages.models import Message
+from cloud.notices.models import Notice
 from cloud.regions.models import Region
 from cloud.resources.models import ProcessingJob, Resource, ResourceEvent, ResourceFile
 from cloud.review.models import ReviewDecision
@@ -31,6 +32,7 @@ __all__ = [
     "InstitutionInvite",
     "Message",
     "MonthlyReport",
+    "Notice",
     "PendingIndexUpdate",
     "ProcessingJob",
     "RateLimitHit",
