@@ -65,7 +65,7 @@ def display_settings(cookies):
 def display():
     """Switch 大字模式 or 高对比度 (``?text=large`` / ``?contrast=high``, ``normal`` to switch back)
     and return to ``next``. A plain GET form, so it works without JavaScript and without a session;
-    display.js does the same in place when scripts run."""
+    shell.js does the same in place when scripts run."""
     response = redirect(safe_next(request.args.get("next", "")))
     for param, name in DISPLAY_PARAMS.items():
         value = request.args.get(param)

@@ -1,3 +1,5 @@
+// The site's shell, on every page.
+//
 // 大字模式 / 高对比度: the header's two buttons are GET forms the server answers by setting a
 // cookie and sending the page back (works without scripts). With scripts, switch in place: the
 // class on <html>, the same cookie the server reads, the button's pressed state.
@@ -22,5 +24,16 @@
       input.value = turnOn ? "normal" : mode.on;
       form.querySelector("button").setAttribute("aria-pressed", turnOn ? "true" : "false");
     });
+  });
+})();
+
+// A table wider than a phone scrolls sideways inside itself (site.css); one that does is made
+// focusable, so the keyboard can scroll it too.
+(function () {
+  "use strict";
+  document.querySelectorAll("main table").forEach(function (table) {
+    if (table.scrollWidth > table.clientWidth + 1 && !table.hasAttribute("tabindex")) {
+      table.setAttribute("tabindex", "0");
+    }
   });
 })();
