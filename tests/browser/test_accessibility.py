@@ -229,6 +229,11 @@ def test_every_page_of_every_role_passes_axe_at_both_sizes_in_both_modes(
                     found += [f"{where}: {v}" for v in page.evaluate(AXE_RUN)]
                     if size == "phone":
                         found += [f"{where}: {p}" for p in page.evaluate(PHONE_LAYOUT)]
+                    name = re.sub(r"[^A-Za-z0-9]+", "-", url).strip("-") or "home"
+                    if mode == "normal":  # one picture per page, role and size
+                        page.screenshot(path=str(SCREENSHOTS / f"{role}-{name}-{size}.png"), full_page=True)
+                    elif url == urls[0] and size == "desktop":  # and 高对比度 once per role
+                        page.screenshot(path=str(SCREENSHOTS / f"{role}-{name}-{size}-contrast.png"))
                 if size == "phone" and url == urls[0]:
                     found += [f"{role} phone {url}: {p}" for p in page.evaluate(PHONE_MENU)]
                 page.get_by_test_id("pref-contrast").click()  # back to normal for the next page
@@ -236,8 +241,6 @@ def test_every_page_of_every_role_passes_axe_at_both_sizes_in_both_modes(
                     words = latin_words(page.evaluate("document.body.innerText"))
                     if words:
                         found.append(f"{role} {url}: Latin words {words}")
-                name = re.sub(r"[^A-Za-z0-9]+", "-", url).strip("-") or "home"
-                page.screenshot(path=str(SCREENSHOTS / f"{role}-{name}-{size}.png"), full_page=True)
         page.context.close()
         found += [f"{role}: {p}" for p in problems]
     pending = [

@@ -187,3 +187,14 @@ def test_display_switch_never_redirects_off_site(client):
         assert (
             client.get("/display", query_string={"text": "large", "next": target}).headers["Location"] == "/"
         )
+
+
+def test_pages_fill_the_breadcrumbs_of_the_shell(app, auth, client):
+    auth.create(Role.INSTITUTION, phone=PHONES[Role.INSTITUTION])
+    auth.login(PHONES[Role.INSTITUTION])
+    html = client.get("/messages/").get_data(as_text=True)
+    crumbs = html.split('<nav class="container breadcrumbs" aria-label="当前位置"')[1].split("</nav>")[0]
+    assert '<a href="/">首页</a>' in crumbs and '<li aria-current="page">我的消息</li>' in crumbs
+    # A page without crumbs (the home page) draws no empty trail.
+    assert "breadcrumbs" not in client.get("/").get_data(as_text=True)
+    assert 'aria-label="breadcrumb"' not in client.get("/stations/apply").get_data(as_text=True)
