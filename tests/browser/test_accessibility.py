@@ -335,4 +335,15 @@ def test_download_journey_by_keyboard_alone_with_a_visible_focus_ring(
     tab_to(page, "[data-testid=pref-contrast]")
     page.keyboard.press("Space")
     assert not page.evaluate("document.documentElement.classList.contains('contrast-high')")
+
+    # 大字模式 makes the page's text larger (not the browser's zoom: the layout width stays).
+    size = "parseFloat(getComputedStyle(document.querySelector('main p, main li')).fontSize)"
+    page.goto("/")
+    before = page.evaluate(size)
+    tab_to(page, "[data-testid=pref-text]")
+    page.keyboard.press("Enter")
+    assert page.evaluate(size) >= before * 1.2
+    assert page.evaluate("window.innerWidth") == 1366
+    page.reload()
+    assert page.evaluate(size) >= before * 1.2
     context.close()

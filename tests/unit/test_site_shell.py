@@ -198,3 +198,13 @@ def test_pages_fill_the_breadcrumbs_of_the_shell(app, auth, client):
     # A page without crumbs (the home page) draws no empty trail.
     assert "breadcrumbs" not in client.get("/").get_data(as_text=True)
     assert 'aria-label="breadcrumb"' not in client.get("/stations/apply").get_data(as_text=True)
+
+
+def test_axe_core_is_vendored_for_the_tests_and_no_page_loads_it():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2] / "cloud"
+    assert (root / "static/vendor/axe-core/LICENSE").exists()
+    assert (root / "static/vendor/axe-core/VERSION").read_text().strip() == "axe-core 4.14.1"
+    for template in (root / "templates").rglob("*.html"):
+        assert "axe" not in template.read_text(), template
