@@ -127,6 +127,12 @@ class Config:
     # The Chinese TrueType font embedded in generated PDFs (the e站 plaque); Debian's fonts-wqy-microhei.
     KEPU_PLAQUE_FONT = _env("KEPU_PLAQUE_FONT", "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
 
+    # The footer of every page: who runs the service, how to reach them, its ICP 备案号. The
+    # defaults are placeholders that say what is still to be filled in.
+    KEPU_ORGANIZER = _env("KEPU_ORGANIZER", "主办单位待填写")
+    KEPU_CONTACT = _env("KEPU_CONTACT", "联系方式待填写")
+    KEPU_ICP_NUMBER = _env("KEPU_ICP_NUMBER", "备案号待填写")
+
     # Number of reverse proxies in front of the app whose X-Forwarded-For is trusted.
     KEPU_PROXY_COUNT = _env_int("KEPU_PROXY_COUNT", 0)
     # Host names the site answers to (comma-separated; ".example.org" admits its subdomains, "*"

@@ -6,6 +6,7 @@ from cloud.catalog.models import DownloadEvent, PendingIndexUpdate, SearchLog, S
 from cloud.files.models import StoredFile
 from cloud.institutions.models import Institution, InstitutionInvite
 from cloud.messages.models import Message
+from cloud.notices.models import Notice
 from cloud.ops.models import NodeFingerprint
 from cloud.regions.models import Region
 from cloud.resources.models import ProcessingJob, Resource, ResourceEvent, ResourceFile
@@ -47,6 +48,7 @@ __all__ = [
     "Message",
     "MonthlyReport",
     "NodeFingerprint",
+    "Notice",
     "PendingIndexUpdate",
     "ProcessingJob",
     "RateLimitHit",

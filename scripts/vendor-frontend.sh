@@ -8,10 +8,12 @@ PICO=2.1.1
 TUS=4.3.1
 QUILL=2.0.3
 ECHARTS=6.1.0
+# Only the browser tests inject axe-core (tests/browser/test_accessibility.py); no page loads it.
+AXE=4.14.1
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-(cd "$work" && npm init -y >/dev/null && npm install --no-audit --no-fund --silent "@picocss/pico@$PICO" "tus-js-client@$TUS" "quill@$QUILL" "echarts@$ECHARTS")
+(cd "$work" && npm init -y >/dev/null && npm install --no-audit --no-fund --silent "@picocss/pico@$PICO" "tus-js-client@$TUS" "quill@$QUILL" "echarts@$ECHARTS" "axe-core@$AXE")
 
 dest=cloud/static/vendor/pico
 rm -rf "$dest" && mkdir -p "$dest"
@@ -37,4 +39,10 @@ cp "$work/node_modules/echarts/dist/echarts.min.js" "$dest/"
 cp "$work/node_modules/echarts/LICENSE" "$work/node_modules/echarts/NOTICE" "$work/node_modules/echarts/licenses/LICENSE-d3" "$dest/"
 echo "echarts $ECHARTS" > "$dest/VERSION"
 
-echo "vendored: pico $PICO, tus-js-client $TUS, quill $QUILL, echarts $ECHARTS"
+dest=cloud/static/vendor/axe-core
+rm -rf "$dest" && mkdir -p "$dest"
+cp "$work/node_modules/axe-core/axe.min.js" "$dest/"
+cp "$work/node_modules/axe-core/LICENSE" "$work/node_modules/axe-core/LICENSE-3RD-PARTY.txt" "$dest/"
+echo "axe-core $AXE" > "$dest/VERSION"
+
+echo "vendored: pico $PICO, tus-js-client $TUS, quill $QUILL, echarts $ECHARTS, axe-core $AXE"

@@ -14,7 +14,7 @@ from cloud.accounts.forms import (
 )
 from cloud.accounts.models import Role
 from cloud.accounts.passwords import PASSWORD_HINT
-from cloud.accounts.redirects import safe_next
+from cloud.accounts.redirects import after_login
 from cloud.accounts.sessions import login_web, logout_web
 from cloud.errors import DomainError
 from cloud.extensions import db
@@ -33,7 +33,7 @@ def login():
         else:
             login_web(user)
             db.session.commit()
-            return redirect(safe_next(form.next.data))
+            return redirect(after_login(user, form.next.data))
     return render_template("accounts/login.html", form=form)
 
 

@@ -114,7 +114,7 @@ class Page:
     indexed: bool = True  # False when there was no index to search
 
 
-def search(params):
+def search(params, per_page=PER_PAGE):
     """One page of published resources (as ``Listed``) for ``params`` (``log_search`` records it).
 
     Hits whose row is no longer published (withdrawn a moment ago, before the worker removed it
@@ -130,7 +130,7 @@ def search(params):
             date_to=params.date_to,
             sort=params.sort,
             page=params.page,
-            per_page=PER_PAGE,
+            per_page=per_page,
         )
     except IndexMissingError:  # nothing was ever published, or the index is being restored
         return Page(0, [], params.page, 0, indexed=False)

@@ -1,7 +1,7 @@
 """ui flows: admins' decisions about search terms, the spoken captcha given once
 
 Revision ID: 0014_ui_flows
-Revises: 0011_monthly_reports
+Revises: 0012_monthly_rollups
 
 """
 from alembic import op

@@ -1,7 +1,7 @@
 """audit log: who did what to which object
 
 Revision ID: 0015_audit_log
-Revises: 0011_monthly_reports
+Revises: 0014_ui_flows
 
 
 """

@@ -1,7 +1,7 @@
 """production profile: download counts out of the search index, node key fingerprints
 
 Revision ID: 0016_production_profile
-Revises: 0011_monthly_reports
+Revises: 0015_audit_log
 
 """
 from alembic import op
