@@ -8,7 +8,7 @@ FLASK := $(BIN)/flask --app wsgi
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test setup lint serve
+.PHONY: run test setup lint serve bench
 
 $(BIN)/python:
 	scripts/install-system.sh run
@@ -42,3 +42,9 @@ test: $(VENV)/.dev-deps
 	$(MAKE) lint
 	$(BIN)/python -m pytest -m "not production"
 	$(BIN)/python -m tests.support.postgres -- $(BIN)/python -m pytest -m "not browser and not once"
+
+# One table, each row measured beside its limit in the same run (bench/README.md).
+# KEPU_BENCH_QUICK=1 for smaller sizes; `$(BIN)/python -m bench.run NAME…` for some rows only.
+bench: $(VENV)/.dev-deps
+	scripts/install-system.sh test
+	$(BIN)/python -m bench.run

@@ -5,6 +5,7 @@ a real row the page renders), starts the app under gunicorn as ``scripts/serve.s
 times ``GET /resources?q=…`` and ``GET /api/v1/search?q=…`` with the benchmark's query list.
 """
 
+import contextlib
 import datetime as dt
 import http.client
 import os
@@ -74,8 +75,10 @@ def _populate(database_url, docs):
     del db
 
 
-def bench_http(index_path, docs, threads, rounds, queries, run_load, summarize):
-    """Return {"page": summary, "api": summary} for the app serving ``index_path``."""
+@contextlib.contextmanager
+def serve_app(index_path, docs, app_spec="wsgi:app"):
+    """Serve the app on ``index_path`` and a database holding ``docs`` under gunicorn, as
+    ``scripts/serve.sh`` runs it (KEPU_WEB_WORKERS × KEPU_WEB_THREADS, default 2 × 4); yields the port."""
     from tests.support import free_port
 
     workdir = Path(index_path).parent / "app"
@@ -102,53 +105,62 @@ def bench_http(index_path, docs, threads, rounds, queries, run_load, summarize):
     print(f"gunicorn: {web_workers} processes of {web_threads} threads", flush=True)
     argv = [gunicorn, "--workers", web_workers, "--threads", web_threads, "--bind", f"127.0.0.1:{port}"]
     server = subprocess.Popen(
-        [*argv, "--log-level", "warning", "--no-control-socket", "wsgi:app"],
+        [*argv, "--log-level", "warning", "--no-control-socket", app_spec],
         cwd=ROOT,
         env=env,
         start_new_session=True,
     )
     try:
         _wait(port, server)
-
-        def get(path):
-            # A connection per request, as browsers behind a proxy mostly arrive; loopback
-            # connects cost a fraction of a millisecond.
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-            try:
-                conn.request("GET", path)
-                response = conn.getresponse()
-                response.read()
-            finally:
-                conn.close()
-            if response.status != 200:
-                raise RuntimeError(f"GET {path} answered {response.status}")
-
-        def url(base, text, options):
-            params = {"q": text}
-            if "kind" in options:
-                params["type"] = options["kind"]
-            if "sort" in options:
-                params["sort"] = options["sort"]
-            return f"{base}?{urllib.parse.urlencode(params)}"
-
-        results = {}
-        for name, base in (("page", "/resources"), ("api", "/api/v1/search")):
-            for text, options in queries:  # warm up both workers' searchers
-                get(url(base, text, options))
-                get(url(base, text, options))
-            latencies = run_load(lambda text, options, b=base: get(url(b, text, options)), threads, rounds)
-            results[name] = summarize(latencies)
-        return results
+        yield port
     finally:
         os.killpg(server.pid, 15)
         server.wait(30)
+
+
+def get(port, path):
+    """One GET on a connection of its own (as browsers behind a proxy mostly arrive; loopback
+    connects cost a fraction of a millisecond). Raises RuntimeError unless it answers 200."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        response.read()
+    finally:
+        conn.close()
+    if response.status != 200:
+        raise RuntimeError(f"GET {path} answered {response.status}")
+
+
+def search_url(base, text, options):
+    params = {"q": text}
+    if "kind" in options:
+        params["type"] = options["kind"]
+    if "sort" in options:
+        params["sort"] = options["sort"]
+    return f"{base}?{urllib.parse.urlencode(params)}"
+
+
+def bench_http(index_path, docs, threads, rounds, queries, run_load, summarize):
+    """Return {"page": summary, "api": summary} for the app serving ``index_path``."""
+    with serve_app(index_path, docs) as port:
+        results = {}
+        for name, base in (("page", "/resources"), ("api", "/api/v1/search")):
+            for text, options in queries:  # warm up both workers' searchers
+                get(port, search_url(base, text, options))
+                get(port, search_url(base, text, options))
+            latencies = run_load(
+                lambda text, options, b=base: get(port, search_url(b, text, options)), threads, rounds
+            )
+            results[name] = summarize(latencies)
+        return results
 
 
 def _wait(port, server):
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            sys.exit("gunicorn exited")
+            raise RuntimeError("gunicorn exited")
         try:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
             conn.request("GET", "/")
@@ -157,4 +169,4 @@ def _wait(port, server):
             return
         except OSError:
             time.sleep(0.3)
-    sys.exit("gunicorn did not answer")
+    raise RuntimeError("gunicorn did not answer")

@@ -8,7 +8,12 @@ prints the table; ``python -m bench.run <name> …`` runs only the named ones.
 
 from __future__ import annotations
 
+import math
+import os
 from dataclasses import dataclass
+
+# KEPU_BENCH_QUICK=1: row modules use smaller sizes and fewer rounds (a quick check, not a figure).
+QUICK = os.environ.get("KEPU_BENCH_QUICK") == "1"
 
 
 @dataclass
@@ -39,6 +44,6 @@ def format_table(rows: list[Row]) -> str:
         ratio = f"{row.ratio:.2f}×" if row.ratio is not None else "–"
         met = "yes" if row.met else "NO"
         note = f" ({row.note})" if row.note else ""
-        ours = f"{row.ours:.2f} {row.unit}"
+        ours = "–" if math.isnan(row.ours) else f"{row.ours:.2f} {row.unit}"
         lines.append(f"| {row.path} | {ours} | {limit} | {ratio} | {row.target} | {met}{note} |")
     return "\n".join(lines)

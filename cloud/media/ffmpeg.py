@@ -157,24 +157,31 @@ def _find_one(name: str, explicit: str | None, env_var: str) -> str:
 # --------------------------------------------------------------------------- command building
 
 
+def input_options(*, seek: float | None = None) -> dict[str, str]:
+    """The guarded input options for one untrusted file, by name (without the dash).
+
+    :func:`input_args` writes them before ``-i``; a graph built with ffmpeg-python passes them as
+    keyword arguments of ``ffmpeg.input(file_url(path), **input_options())``, which also writes them
+    before ``-i`` (its ``global_args`` would come after the outputs and guard nothing).
+    """
+    options = {"max_pixels": str(MAX_DECODE_PIXELS)}
+    if seek:
+        # Input seeking: jumps by the container index instead of decoding up to the position.
+        options["ss"] = f"{seek:.3f}"
+    options["protocol_whitelist"] = PROTOCOL_WHITELIST
+    options["format_whitelist"] = ",".join(FORMAT_WHITELIST)
+    return options
+
+
 def input_args(path: str | os.PathLike[str], *, seek: float | None = None) -> list[str]:
     """The guarded input options for one untrusted file, ending with ``-i file:/abs/path``.
 
     These are input options, so they must come before ``-i``; ffprobe and ffmpeg both honour them there.
     """
-    args = ["-max_pixels", str(MAX_DECODE_PIXELS)]
-    if seek:
-        # Input seeking: jumps by the container index instead of decoding up to the position.
-        args += ["-ss", f"{seek:.3f}"]
-    args += [
-        "-protocol_whitelist",
-        PROTOCOL_WHITELIST,
-        "-format_whitelist",
-        ",".join(FORMAT_WHITELIST),
-        "-i",
-        file_url(path),
-    ]
-    return args
+    args = []
+    for name, value in input_options(seek=seek).items():
+        args += [f"-{name}", value]
+    return [*args, "-i", file_url(path)]
 
 
 def file_url(path: str | os.PathLike[str]) -> str:

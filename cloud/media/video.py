@@ -14,6 +14,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import ffmpeg as ffmpeg_graph  # ffmpeg-python: builds the one-decode filter graph, never runs it
+
 from cloud.media import ffmpeg as ff
 from cloud.media.ffmpeg import MediaError, MediaRejected, Probe, Stream
 from cloud.media.sniff import sniff
@@ -173,34 +175,17 @@ def sd_argv(
     """The ffmpeg argv for the SD rendition of ``src`` written to ``dst`` (H.264/AAC MP4, faststart)."""
     policy = policy or DEFAULT_POLICY
     width, height = sd_dimensions(probe, policy)
-    audio = probe.audio
-    channels = min(audio.channels or 2, 2) if audio else 2
-    return [
+    argv = [
         *ff.ffmpeg_head(ffmpeg),
         *ff.input_args(src),
         "-map", probe.video_map(),
         "-map", "0:a:0?",
-        # No global, stream or chapter metadata: phone videos carry GPS 'location' tags.
-        "-map_metadata", "-1",
-        "-map_chapters", "-1",
         # Autorotation runs before this chain, so these are the upright (display) sides.
         "-vf", f"scale={width}:{height}:flags=bicubic,setsar=1",
-        "-fpsmax", str(policy.sd_max_fps),
-        "-c:v", "libx264",
-        "-preset", "veryfast",
-        "-crf", "23",
-        "-maxrate", SD_VIDEO_BITRATE_MAX,
-        "-bufsize", SD_VIDEO_BUFSIZE,
-        "-pix_fmt", "yuv420p",
-        "-threads", str(policy.threads),
-        "-c:a", "aac",
-        "-b:a", SD_AUDIO_BITRATE,
-        "-ac", str(channels),
-        "-ar", str(ff.pick_sample_rate(audio.sample_rate if audio else None)),
-        "-movflags", "+faststart",
-        "-f", "mp4",
-        ff.file_url(dst),
     ]  # fmt: skip
+    for name, value in sd_output_options(probe, policy).items():
+        argv += [f"-{name}", value]
+    return [*argv, "-f", "mp4", ff.file_url(dst)]
 
 
 def make_sd(
@@ -227,16 +212,22 @@ def make_sd(
             ff.run(argv, policy.sd_timeout(probe.duration), memory_limit=policy.memory_limit)
         except MediaError as exc:
             raise ff.transcode_failure(exc, "视频转码失败，文件可能已损坏") from exc
-        ff.check_written(tmp, "SD video")
-        result = ff.probe(tmp, policy.probe_timeout, what="视频", binaries=bins)
-        out = result.video
-        if out is None or (out.display_width, out.display_height) != expected or out.rotation:
-            # Deterministic (an unusual display matrix?): retrying would only fail again.
-            raise MediaRejected(
-                f"SD output {out} does not match the expected {expected[0]}x{expected[1]}",
-                "视频转码失败，请联系管理员",
-            )
-        ff.check_complete(probe, result, "视频")
+        result = _checked_sd(tmp, probe, expected, policy, bins)
+    return result
+
+
+def _checked_sd(tmp: Path, probe: Probe, expected: tuple[int, int], policy: VideoPolicy, bins) -> Probe:
+    """Probe a written SD rendition and check it: not empty, the expected upright size, complete."""
+    ff.check_written(tmp, "SD video")
+    result = ff.probe(tmp, policy.probe_timeout, what="视频", binaries=bins)
+    out = result.video
+    if out is None or (out.display_width, out.display_height) != expected or out.rotation:
+        # Deterministic (an unusual display matrix?): retrying would only fail again.
+        raise MediaRejected(
+            f"SD output {out} does not match the expected {expected[0]}x{expected[1]}",
+            "视频转码失败，请联系管理员",
+        )
+    ff.check_complete(probe, result, "视频")
     return result
 
 
@@ -325,6 +316,152 @@ def _still(ffmpeg: str, src, tmp: Path, probe: Probe, width: int, at: float, pol
         policy.poster_timeout,
         memory_limit=policy.memory_limit,
     )
+
+
+# --------------------------------------------------------------------------- one decode, three outputs
+
+
+@dataclass(frozen=True)
+class Renditions:
+    """What :func:`make_renditions` wrote: the SD rendition's probe, the poster's and thumbnail's sizes."""
+
+    sd: Probe
+    poster: tuple[int, int]
+    thumbnail: tuple[int, int]
+
+
+def sd_output_options(probe: Probe, policy: VideoPolicy | None = None) -> dict[str, str]:
+    """The SD encoder and muxer options, by name: the same as :func:`sd_argv` writes after ``-vf``."""
+    policy = policy or DEFAULT_POLICY
+    audio = probe.audio
+    channels = min(audio.channels or 2, 2) if audio else 2
+    return {
+        # No global, stream or chapter metadata: phone videos carry GPS 'location' tags.
+        "map_metadata": "-1",
+        "map_chapters": "-1",
+        "fpsmax": str(policy.sd_max_fps),
+        "c:v": "libx264",
+        "preset": "veryfast",
+        "crf": "23",
+        "maxrate": SD_VIDEO_BITRATE_MAX,
+        "bufsize": SD_VIDEO_BUFSIZE,
+        "pix_fmt": "yuv420p",
+        "threads": str(policy.threads),
+        "c:a": "aac",
+        "b:a": SD_AUDIO_BITRATE,
+        "ac": str(channels),
+        "ar": str(ff.pick_sample_rate(audio.sample_rate if audio else None)),
+        "movflags": "+faststart",
+    }
+
+
+STILL_OUTPUT_OPTIONS = {
+    "frames:v": "1",
+    "map_metadata": "-1",
+    # yuvj420p: the mjpeg encoder wants full-range input; the raw mjpeg muxer writes a bare JPEG.
+    "pix_fmt": "yuvj420p",
+    "q:v": "3",
+}
+
+
+def _fitted(branch, size: tuple[int, int]):
+    return branch.filter("scale", size[0], size[1], flags="bicubic").filter("setsar", 1)
+
+
+def renditions_argv(
+    ffmpeg: str,
+    src: str | os.PathLike[str],
+    sd_dst: str | os.PathLike[str],
+    poster_dst: str | os.PathLike[str],
+    thumbnail_dst: str | os.PathLike[str],
+    probe: Probe,
+    policy: VideoPolicy | None = None,
+) -> list[str]:
+    """One ffmpeg run that decodes ``src`` once and writes the SD MP4, the poster and the thumbnail.
+
+    The graph (built with ffmpeg-python, compiled to an argv, run by :func:`ff.run`)::
+
+        [0:v:N] split ─ scale, setsar ─────────────────────────────▶ SD (libx264 + the first audio)
+                      └ trim from the poster time, first frame ─ split ─ scale, setsar ─▶ poster JPEG
+                                                                     └ scale, setsar ─▶ thumbnail JPEG
+
+    The still branch drops every frame before the poster time and ends after one, so it holds no
+    frames while the SD branch goes on. The guarded input options (:func:`ff.input_options`) come
+    before the single ``-i file:…``; the global head (:func:`ff.ffmpeg_head`) starts the argv.
+    """
+    policy = policy or DEFAULT_POLICY
+    main = _main_video(probe)
+    sd_size = sd_dimensions(probe, policy)
+    poster_size = fit_dimensions(main.display_width, main.display_height, policy.poster_width)
+    thumb_size = fit_dimensions(main.display_width, main.display_height, policy.thumbnail_width)
+    source = ffmpeg_graph.input(ff.file_url(src), **ff.input_options())
+    picture = source[probe.video_map().removeprefix("0:")].split()
+    sd = ffmpeg_graph.output(
+        _fitted(picture[0], sd_size),
+        source["a:0?"],
+        ff.file_url(sd_dst),
+        format="mp4",
+        **sd_output_options(probe, policy),
+    )
+    still = picture[1]
+    at = poster_time(probe.duration)
+    if at:
+        still = still.trim(start=at)
+    still = still.trim(end_frame=1).setpts("PTS-STARTPTS").split()
+    poster = ffmpeg_graph.output(
+        _fitted(still[0], poster_size), ff.file_url(poster_dst), format="mjpeg", **STILL_OUTPUT_OPTIONS
+    )
+    thumbnail = ffmpeg_graph.output(
+        _fitted(still[1], thumb_size), ff.file_url(thumbnail_dst), format="mjpeg", **STILL_OUTPUT_OPTIONS
+    )
+    return [*ff.ffmpeg_head(ffmpeg), *ffmpeg_graph.merge_outputs(sd, poster, thumbnail).get_args()]
+
+
+def make_renditions(
+    src: str | os.PathLike[str],
+    sd_dst: str | os.PathLike[str],
+    poster_dst: str | os.PathLike[str],
+    thumbnail_dst: str | os.PathLike[str],
+    probe: Probe,
+    policy: VideoPolicy | None = None,
+    *,
+    binaries: ff.Binaries | None = None,
+) -> Renditions:
+    """Write the SD rendition, the poster and the thumbnail of ``src`` from one decode.
+
+    The same outputs as :func:`make_sd`, :func:`make_poster` and :func:`make_thumbnail` (one frame
+    at :func:`poster_time`; the first frame when the header's duration lied and the poster time lies
+    past the last frame), each through a temp file renamed only when all three are good. The time
+    limit is the SD budget plus the poster's. Raises MediaRejected, MediaTimeout or MediaError.
+    """
+    policy = policy or DEFAULT_POLICY
+    check_policy(probe, policy)
+    bins = binaries or ff.find_binaries()
+    main = _main_video(probe)
+    expected = sd_dimensions(probe, policy)
+    poster_size = fit_dimensions(main.display_width, main.display_height, policy.poster_width)
+    thumb_size = fit_dimensions(main.display_width, main.display_height, policy.thumbnail_width)
+    with (
+        ff.atomic_output(sd_dst) as sd_tmp,
+        ff.atomic_output(poster_dst) as poster_tmp,
+        ff.atomic_output(thumbnail_dst) as thumb_tmp,
+    ):
+        argv = renditions_argv(bins.ffmpeg, src, sd_tmp, poster_tmp, thumb_tmp, probe, policy)
+        timeout = policy.sd_timeout(probe.duration) + policy.poster_timeout
+        try:
+            ff.run(argv, timeout, memory_limit=policy.memory_limit)
+        except MediaError as exc:
+            raise ff.transcode_failure(exc, "视频转码失败，文件可能已损坏") from exc
+        result = _checked_sd(sd_tmp, probe, expected, policy, bins)
+        for tmp, width in ((poster_tmp, policy.poster_width), (thumb_tmp, policy.thumbnail_width)):
+            if tmp.stat().st_size == 0:
+                # Durations in headers lie: no frame at the poster time. Take the first one.
+                try:
+                    _still(bins.ffmpeg, src, tmp, probe, width, 0.0, policy)
+                except MediaError as exc:
+                    raise ff.transcode_failure(exc, "无法从视频中截取封面，文件可能已损坏") from exc
+            ff.check_written(tmp, "poster")
+    return Renditions(result, poster_size, thumb_size)
 
 
 def strip_location(

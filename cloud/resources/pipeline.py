@@ -61,12 +61,11 @@ def process_video(source, workdir, progress, title):
         clean = None
     progress("转码标清版本", 10)
     sd_path = os.path.join(workdir, "sd.mp4")
-    sd = video.make_sd(source, sd_path, probe)
-    progress("截取封面", 80)
     poster_path = os.path.join(workdir, "poster.jpg")
-    poster_size = video.make_poster(source, poster_path, probe)
     thumb_path = os.path.join(workdir, "thumbnail.jpg")
-    thumb_size = video.make_thumbnail(source, thumb_path, probe)
+    # One decode feeds all three (one ffmpeg run with a split filter graph).
+    made = video.make_renditions(source, sd_path, poster_path, thumb_path, probe)
+    sd, poster_size, thumb_size = made.sd, made.poster, made.thumbnail
     return Result(
         source_facts=_stream_facts(probe),
         outputs=[

@@ -231,6 +231,18 @@ def test_format_whitelist_alone_blocks_playlists(tmp_path, bins):
 # --------------------------------------------------------------------------- argv regression
 
 
+def outputs(argv):
+    """The outputs of an ffmpeg argv after its one input: (the options before it, the file: URL)."""
+    rest = argv[argv.index("-i") + 2 :]
+    found, start = [], 0
+    for n, word in enumerate(rest):
+        if word.startswith("file:") and rest[n - 1] not in {"-i", "-passlogfile"}:
+            found.append((rest[start:n], word))
+            start = n + 1
+    assert start == len(rest), f"options after the last output: {rest[start:]}"
+    return found
+
+
 def assert_hardened(argv):
     """Every command: a list, guarded input options before ``-i file:/abs``, allow-lists intact."""
     assert isinstance(argv, list) and all(isinstance(a, str) for a in argv)
@@ -239,7 +251,13 @@ def assert_hardened(argv):
     assert "-hide_banner" in argv
     if program == "ffmpeg":
         assert "-nostdin" in argv
-        assert argv[-1].startswith("file:/") and argv[-2] in {"mp4", "mp3", "mjpeg"} and argv[-3] == "-f"
+        # Each output is a file: URL and its own -f names one of our muxers.
+        for options, target in outputs(argv):
+            assert target.startswith("file:/") and options[options.index("-f") + 1] in {"mp4", "mp3", "mjpeg"}
+        if "-filter_complex" in argv:
+            graph = argv[argv.index("-filter_complex") + 1]
+            # No graph filter that opens files or devices of its own (movie, amovie) or runs code.
+            assert not re.search(r"(^|[;,\]])\s*a?movie\b|\bzmq|\bsendcmd", graph), graph
     assert argv.count("-i") == 1
     i = argv.index("-i")
     assert argv[i + 1].startswith("file:/") and os.path.isabs(argv[i + 1][len("file:") :])
@@ -289,7 +307,7 @@ MP3_PROBE = {
 def test_every_built_command_is_hardened_and_timed(tmp_path, monkeypatch):
     """Record every run() call of a whole pipeline: each argv hardened, each timeout finite."""
     calls = []
-    outputs = {".mp4": SD_PROBE, ".mp3": MP3_PROBE}
+    outputs_by_kind = {".mp4": SD_PROBE, ".mp3": MP3_PROBE}
 
     def fake_run(argv, timeout, **kwargs):
         calls.append((list(argv), timeout))
@@ -302,9 +320,10 @@ def test_every_built_command_is_hardened_and_timed(tmp_path, monkeypatch):
                 Path(target).read_bytes() if target.endswith(".part") else json.dumps(SOURCE_PROBE).encode()
             )
             return ff.RunResult(tuple(argv), 0, body, "", 0.0)
-        out = Path(argv[-1][len("file:") :])
-        kind = {"mp4": ".mp4", "mp3": ".mp3"}.get(argv[-2])
-        out.write_bytes(json.dumps(outputs[kind]).encode() if kind else b"\xff\xd8jpeg")
+        for options, target in outputs(list(argv)):
+            kind = {"mp4": ".mp4", "mp3": ".mp3"}.get(options[options.index("-f") + 1])
+            out = Path(target[len("file:") :])
+            out.write_bytes(json.dumps(outputs_by_kind[kind]).encode() if kind else b"\xff\xd8jpeg")
         return ff.RunResult(tuple(argv), 0, b"", "", 0.0)
 
     monkeypatch.setattr(ff, "run", fake_run)
@@ -313,39 +332,61 @@ def test_every_built_command_is_hardened_and_timed(tmp_path, monkeypatch):
     src.write_bytes(b"\0" * 16)
 
     probe = video.inspect_video(src, binaries=bins)
-    video.make_sd(src, tmp_path / "sd.mp4", probe, binaries=bins)
-    video.make_poster(src, tmp_path / "poster.jpg", probe, binaries=bins)
-    video.make_thumbnail(src, tmp_path / "thumb.jpg", probe, binaries=bins)
+    made = video.make_renditions(
+        src, tmp_path / "sd.mp4", tmp_path / "poster.jpg", tmp_path / "thumb.jpg", probe, binaries=bins
+    )
     audio.make_listening_copy(src, tmp_path / "listen.mp3", probe, binaries=bins, tags={"title": "科普"})
 
-    kinds = [os.path.basename(a[0]) + ":" + (a[-2] if a[0].endswith("ffmpeg") else "json") for a, _ in calls]
-    assert kinds == [
+    def kinds(argv):
+        if argv[0].endswith("ffprobe"):
+            return "ffprobe:json"
+        return "ffmpeg:" + "+".join(opts[opts.index("-f") + 1] for opts, _ in outputs(argv))
+
+    assert [kinds(a) for a, _ in calls] == [
         "ffprobe:json",  # inspect
-        "ffmpeg:mp4",  # SD
+        "ffmpeg:mp4+mjpeg+mjpeg",  # SD, poster and thumbnail from one decode
         "ffprobe:json",  # SD output check
-        "ffmpeg:mjpeg",  # poster
-        "ffmpeg:mjpeg",  # thumbnail
         "ffmpeg:mp3",  # listening copy
         "ffprobe:json",  # its output check
     ]
-    sd_argv = calls[1][0]
-    options = dict(itertools.pairwise(sd_argv))  # each flag → the word after it (for flags used once)
-    for flag, value in [
-        ("-c:v", "libx264"),
-        ("-preset", "veryfast"),
-        ("-crf", "23"),
-        ("-maxrate", "1200k"),
-        ("-pix_fmt", "yuv420p"),
-        ("-map_metadata", "-1"),
-        ("-movflags", "+faststart"),
-        ("-b:a", "128k"),
-        ("-vf", "scale=854:480:flags=bicubic,setsar=1"),
-    ]:
-        assert options[flag] == value, flag
-    maps = [sd_argv[i + 1] for i, word in enumerate(sd_argv) if word == "-map"]
-    assert maps == ["0:v:0", "0:a:0?"]
-    assert calls[1][1] == pytest.approx(60 + 4 * 10)  # SD budget scales with the probed duration
-    listen = calls[5][0]
+    one = calls[1][0]
+    assert one.count("-i") == 1  # one input, decoded once
+    # The graph: one split of the picture into the SD chain and the still chain, whose one frame
+    # (the first at 10 % of the 10 s clip) is split again into the poster and the thumbnail.
+    assert one[one.index("-filter_complex") + 1] == (
+        "[0:v:0]split=2[s0][s1];[s0]scale=854:480:flags=bicubic[s2];[s2]setsar=1[s3];"
+        "[s1]trim=start=1.0[s4];[s4]trim=end_frame=1[s5];[s5]setpts=PTS-STARTPTS[s6];"
+        "[s6]split=2[s7][s8];[s7]scale=720:404:flags=bicubic[s9];[s9]setsar=1[s10];"
+        "[s8]scale=320:180:flags=bicubic[s11];[s11]setsar=1[s12]"
+    )
+    (sd_options, _), (poster_options, _), (thumb_options, _) = outputs(one)
+    sd_argv = video.sd_argv("/fake/bin/ffmpeg", src, tmp_path / "bare.mp4", probe)  # the bench's reference
+    for argv, maps in ((sd_options, ["[s3]", "0:a:0?"]), (sd_argv, ["0:v:0", "0:a:0?"])):
+        options = dict(itertools.pairwise(argv))  # each flag → the word after it (for flags used once)
+        for flag, value in [
+            ("-c:v", "libx264"),
+            ("-preset", "veryfast"),
+            ("-crf", "23"),
+            ("-maxrate", "1200k"),
+            ("-pix_fmt", "yuv420p"),
+            ("-map_metadata", "-1"),
+            ("-map_chapters", "-1"),
+            ("-movflags", "+faststart"),
+            ("-b:a", "128k"),
+            ("-fpsmax", "30"),
+            ("-f", "mp4"),
+        ]:
+            assert options[flag] == value, flag
+        assert [argv[i + 1] for i, word in enumerate(argv) if word == "-map"] == maps
+    assert dict(itertools.pairwise(sd_argv))["-vf"] == "scale=854:480:flags=bicubic,setsar=1"
+    for options, label in ((poster_options, "[s10]"), (thumb_options, "[s12]")):
+        assert options == [
+            "-map", label, "-f", "mjpeg", "-frames:v", "1", "-map_metadata", "-1",
+            "-pix_fmt", "yuvj420p", "-q:v", "3",
+        ]  # fmt: skip
+    assert calls[1][1] == pytest.approx(60 + 4 * 10 + 30)  # SD budget (scales with duration) + poster's
+    assert (made.poster, made.thumbnail) == ((720, 404), (320, 180))
+    listen = calls[3][0]
     assert "-vn" in listen and listen[listen.index("-c:a") + 1] == "libmp3lame"
     assert "title=科普" in listen and listen[listen.index("-map_metadata") + 1] == "-1"
     assert sorted(p.name for p in tmp_path.iterdir()) == [
@@ -355,6 +396,37 @@ def test_every_built_command_is_hardened_and_timed(tmp_path, monkeypatch):
         "thumb.jpg",
         "upload.mp4",
     ]
+
+
+def test_the_single_steps_are_hardened_too(tmp_path, monkeypatch):
+    """make_sd, make_poster and make_thumbnail (the poster's fallback) keep their guarded argv."""
+    calls = []
+
+    def fake_run(argv, timeout, **kwargs):
+        calls.append(list(argv))
+        assert_hardened(list(argv))
+        if os.path.basename(argv[0]) == "ffprobe":
+            target = argv[argv.index("-i") + 1][len("file:") :]
+            body = (
+                Path(target).read_bytes() if target.endswith(".part") else json.dumps(SOURCE_PROBE).encode()
+            )
+            return ff.RunResult(tuple(argv), 0, body, "", 0.0)
+        Path(argv[-1][len("file:") :]).write_bytes(
+            json.dumps(SD_PROBE).encode() if argv[-2] == "mp4" else b"\xff\xd8"
+        )
+        return ff.RunResult(tuple(argv), 0, b"", "", 0.0)
+
+    monkeypatch.setattr(ff, "run", fake_run)
+    bins = ff.Binaries("/fake/bin/ffmpeg", "/fake/bin/ffprobe")
+    src = tmp_path / "upload.mp4"
+    src.write_bytes(b"\0" * 16)
+    probe = video.inspect_video(src, binaries=bins)
+    video.make_sd(src, tmp_path / "sd.mp4", probe, binaries=bins)
+    assert video.make_poster(src, tmp_path / "poster.jpg", probe, binaries=bins) == (720, 404)
+    assert video.make_thumbnail(src, tmp_path / "thumb.jpg", probe, binaries=bins) == (320, 180)
+    assert [a[-2] for a in calls if a[0].endswith("ffmpeg")] == ["mp4", "mjpeg", "mjpeg"]
+    poster = calls[3]
+    assert poster[poster.index("-ss") + 1] == "1.000" and poster.index("-ss") < poster.index("-i")
 
 
 def test_probe_argv_exact_flags():

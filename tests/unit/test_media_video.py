@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from PIL import Image, ImageChops
 
 from cloud.media import ffmpeg as ff
 from cloud.media import video
@@ -72,7 +73,8 @@ def top_level_boxes(path: Path) -> list[str]:
 
 
 class Renditions:
-    """Makes each clip's renditions once per module; smpte is the slow one (~3-4 s).
+    """Makes each clip's renditions once per module (one decode: ``video.make_renditions``, as the
+    pipeline does); smpte is the slow one (~3-4 s).
 
     The kill test runs first and uses smpte's directory, so its re-run is the module's smpte rendition.
     """
@@ -91,10 +93,11 @@ class Renditions:
             try:
                 probe = video.inspect_video(src, binaries=self.bins)
                 started = time.monotonic()
-                sd = video.make_sd(src, out / "sd.mp4", probe, binaries=self.bins)
+                made = video.make_renditions(
+                    src, out / "sd.mp4", out / "poster.jpg", out / "thumb.jpg", probe, binaries=self.bins
+                )
                 elapsed = time.monotonic() - started
-                poster = video.make_poster(src, out / "poster.jpg", probe, binaries=self.bins)
-                thumb = video.make_thumbnail(src, out / "thumb.jpg", probe, binaries=self.bins)
+                sd, poster, thumb = made.sd, made.poster, made.thumbnail
                 self.cache[src.name] = (probe, sd, poster, thumb, out, elapsed)
             except MediaError as exc:
                 self.cache[src.name] = exc
@@ -263,11 +266,13 @@ def _processes_mentioning(text: str) -> list[int]:
 
 
 CHILD = """
+import os
 import sys
 sys.path.insert(0, sys.argv[1])
 from cloud.media import video
 probe = video.inspect_video(sys.argv[2])
-video.make_sd(sys.argv[2], sys.argv[3], probe)
+out = os.path.dirname(sys.argv[3])
+video.make_renditions(sys.argv[2], sys.argv[3], out + "/poster.jpg", out + "/thumb.jpg", probe)
 """
 
 
@@ -306,8 +311,9 @@ def test_worker_killed_mid_transcode_then_rerun(renditions, tmp_path, bins):
         _, sd, *_ = renditions.get(SMPTE)  # the re-run, plus poster and thumbnail
         assert sorted(p.name for p in out.iterdir()) == ["poster.jpg", "sd.mp4", "thumb.jpg"]  # .part swept
     else:
-        sd = video.make_sd(SMPTE, dst, video.inspect_video(SMPTE, binaries=bins), binaries=bins)
-        assert [p.name for p in out.iterdir()] == ["sd.mp4"]  # .part swept
+        probe = video.inspect_video(SMPTE, binaries=bins)
+        sd = video.make_renditions(SMPTE, dst, out / "poster.jpg", out / "thumb.jpg", probe, binaries=bins).sd
+        assert sorted(p.name for p in out.iterdir()) == ["poster.jpg", "sd.mp4", "thumb.jpg"]  # .part swept
     assert sd.duration == pytest.approx(10.05, abs=0.1)
 
 
@@ -355,6 +361,18 @@ def test_every_test_video(src, renditions):
         assert (img["width"], img["height"]) == got and img["width"] <= limit
         assert img["width"] / img["height"] == pytest.approx(src_aspect, rel=0.02)
     assert sorted(p.name for p in out.iterdir()) == ["poster.jpg", "sd.mp4", "thumb.jpg"]  # no temp files
+
+
+@pytest.mark.parametrize("name", ["moviepy_fire2.mp4", "mediabunny_rotate-buck-bunny.mp4"])
+def test_one_decode_gives_the_stills_the_separate_runs_gave(renditions, tmp_path, bins, name):
+    """The poster and thumbnail of the one-decode run are the very frames the separate seeks took."""
+    probe, _, poster, thumb, out, _ = renditions.get(TESTDATA / "video" / name)
+    src = TESTDATA / "video" / name
+    assert video.make_poster(src, tmp_path / "poster.jpg", probe, binaries=bins) == poster
+    assert video.make_thumbnail(src, tmp_path / "thumb.jpg", probe, binaries=bins) == thumb
+    for still in ("poster.jpg", "thumb.jpg"):
+        with Image.open(out / still) as one, Image.open(tmp_path / still) as separate:
+            assert ImageChops.difference(one.convert("RGB"), separate.convert("RGB")).getbbox() is None
 
 
 def test_fire2_loses_rotation_and_location(renditions):

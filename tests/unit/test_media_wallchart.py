@@ -32,6 +32,7 @@ from cloud.media.wallchart import (
     nearest_paper,
     read_psd_header,
 )
+from tests.support import media_fixtures
 from tests.support.bounded import CASE_SECONDS, run_bounded
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -519,3 +520,87 @@ def test_the_real_psb_is_described_as_psb(tmp_path):
     status, exc = outcome(make_wallchart_preview, cut, tmp_path / "p.jpg")
     assert status == "rejected"
     assert exc.message.startswith("PSB "), exc.message
+
+
+# --------------------------------------------------------------------------- memory of a print chart
+
+
+def _poster(tmp_path, size=(300, 424)):
+    return media_fixtures.poster_psd(tmp_path / "poster.psd", size=size)
+
+
+@pytest.mark.parametrize(
+    "name", ["poster", "pillow_hopper.psd", "psdtools_gray1.psd", "psdtools_text.psd", "psdtools_2layers.psd"]
+)
+def test_pillow_reads_the_merged_image_psd_tools_reads(name, tmp_path, monkeypatch):
+    """Flat 8-bit documents are decoded by Pillow into one buffer; the JPEGs are byte for byte those
+    of the psd-tools path (which still reads everything else: alpha, spot inks, 16/32 bits, PSB)."""
+    src = _poster(tmp_path) if name == "poster" else TESTDATA / "psd" / name
+    assert wallchart._pillow_layout(read_psd_header(src)), "not a document of the Pillow path"
+    outputs = {}
+    for path in ("pillow", "psd-tools"):
+        if path == "psd-tools":
+            monkeypatch.setattr(wallchart, "_pillow_layout", lambda header: None)
+        folder = tmp_path / path
+        folder.mkdir()
+        sizes = (
+            make_wallchart_preview(src, folder / "preview.jpg"),
+            make_wallchart_thumbnail(src, folder / "thumb.jpg"),
+            wallchart.make_print_jpeg(src, folder / "print.jpg"),
+        )
+        outputs[path] = (sizes, *(sha256(folder / f) for f in ("preview.jpg", "thumb.jpg", "print.jpg")))
+    assert outputs["pillow"] == outputs["psd-tools"]
+    with Image.open(tmp_path / "pillow" / "print.jpg") as printed:
+        assert printed.mode == ("CMYK" if name == "poster" else printed.mode)
+
+
+def test_pillow_is_not_used_for_what_it_would_read_otherwise():
+    for name in (
+        "psdtools_cmyk-spot.psd",
+        "psdtools_16bit5x5.psd",
+        "psdtools_300dpi.psb",
+        "psdtools_artboard.psd",
+    ):
+        assert wallchart._pillow_layout(read_psd_header(TESTDATA / "psd" / name)) is None, name
+
+
+MEMORY_SCRIPT = textwrap.dedent(
+    """
+    import json, sys, tempfile
+    from cloud.media import wallchart
+    if sys.argv[2] == "psd-tools":
+        wallchart._pillow_layout = lambda header: None
+    out = tempfile.mkdtemp()
+    def peak():
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+    before = peak()
+    wallchart.make_wallchart_preview(sys.argv[1], out + "/preview.jpg")
+    wallchart.make_print_jpeg(sys.argv[1], out + "/print.jpg")
+    print(json.dumps({"grew_kb": peak() - before}))
+    """
+)
+
+
+def test_a_print_chart_is_decoded_once_into_one_buffer(tmp_path):
+    """The preview and the print JPEG of a flat CMYK chart cost its CMYK pixels and the sRGB
+    preview made from them: 2.5 decoded copies measured for this size (1980 px fits the preview,
+    so it is converted at full size), where the psd-tools path costs nearly five (its copy of the
+    file, the channels as bytes, then the image), which is the control that the measurement is live.
+    """
+    width, height = 1400, 1980
+    decoded_kb = width * height * 4 // 1024  # 10.8 MB of CMYK
+    src = _poster(tmp_path, (width, height))
+    grew = {}
+    for path in ("pillow", "psd-tools"):
+        result = subprocess.run(
+            [sys.executable, "-c", MEMORY_SCRIPT, str(src), path],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
+        grew[path] = json.loads(result.stdout)["grew_kb"] / decoded_kb
+    assert grew["psd-tools"] > 4, grew
+    assert grew["pillow"] < 3.2, grew
