@@ -519,7 +519,6 @@ def test_object_written_then_commit_fails_is_swept(app, client, auth, monkeypatc
 
     result = app.test_cli_runner().invoke(args=["storage", "sweep", "--orphans-older-than", "0"])
     assert result.exit_code == 0, result.output
-    assert "1 orphan object(s)" in result.output, result.output
     now = {o["Key"] for o in s3.list_objects_v2(Bucket=profile.bucket).get("Contents", [])}
     assert not now & orphans
     assert recorded <= now  # every recorded file is still there
@@ -561,14 +560,10 @@ def test_search_index_lost_while_serving(profile, nodes_running, app, web, peopl
     titles = ["科普火箭发射", "海洋生物科普", "春天的花", "火箭与花"]
     rids = [publish(web, people, app, "image", title, IMAGE, profile) for title in titles]
     index_dir = profile.env["KEPU_INDEX_DIR"]
-    expected = {}
-    for q in QUERIES:
-        expected[q] = wait_for(
-            lambda q=q: (found := search_ids(web, q))[0] >= 1 and found,
-            what=f"{q!r} indexed",
-            profile=profile,
-        )
-    assert set(expected[""][1]) == set(rids)
+    wait_for(lambda: search_ids(web, "")[0] == len(rids), what="all indexed", profile=profile)
+    expected = {q: search_ids(web, q) for q in QUERIES}
+    assert sorted(expected[""][1]) == sorted(rids)
+    assert all(expected[q][0] for q in QUERIES), expected
 
     shutil.rmtree(index_dir)  # the shared volume lost the index
     for _ in range(4):  # both web processes
