@@ -22,6 +22,8 @@ from pathlib import Path
 
 from locust import HttpUser, between, events, task
 from PIL import Image
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 
 ACCOUNTS = json.loads(Path(os.environ["KEPU_LOAD_ACCOUNTS"]).read_text(encoding="utf-8"))
 CATALOG = {int(k): v for k, v in json.loads(Path(os.environ["KEPU_LOAD_CATALOG"]).read_text()).items()}
@@ -47,6 +49,11 @@ class KepuUser(HttpUser):
     role = ""
 
     def on_start(self):
+        # A GET sent on a kept-alive connection just as the server closes it (gunicorn's keepalive
+        # is 2 s, the think time 0.5-3 s) is sent again, as browsers do; nothing else is retried.
+        retry = Retry(total=2, connect=2, read=2, status=0, other=0, allowed_methods={"GET", "HEAD"},
+                      raise_on_status=False)  # fmt: skip
+        self.client.mount("http://", HTTPAdapter(max_retries=retry))
         phone = next(_phones[self.role])
         with self.client.post(
             "/api/v1/auth/token",
@@ -65,7 +72,7 @@ class KepuUser(HttpUser):
         if response.status_code in statuses:
             response.success()
             return True
-        response.failure(f"{response.status_code}: {response.text[:200]}")
+        response.failure(f"{response.status_code}: {response.error or response.text[:200]!r}")
         return False
 
 
