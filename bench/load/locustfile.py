@@ -261,8 +261,9 @@ class Reviewer(KepuUser):
                 name=f"/api/v1/review/[id]/{action}",
                 catch_response=True,
             ) as response:
-                # 409: the other reviewer claimed it first.
-                if response.status_code == 409:
+                # The other reviewer was first: 409 (claimed by them) or 404 (资源不存在或已审核:
+                # already approved) on the claim.
+                if action == "claim" and response.status_code in (404, 409):
                     response.success()
                     return
                 if not self.expect(response, 200):
