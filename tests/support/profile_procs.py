@@ -208,6 +208,11 @@ class ProductionProfile:
             "--timeout",
             "120",
             "--no-control-socket",
+            # Longer than any client's pause between requests (the load test's is at most 3 s):
+            # with gunicorn's 2 s a request sent on a kept-alive connection just as the server
+            # closes it is reset, and a POST cannot be sent again (nginx in front keeps its own).
+            "--keep-alive",
+            "10",
             "--bind",
             f"127.0.0.1:{self.port}",
             "--log-level",
