@@ -9,9 +9,11 @@ import logging
 
 from flask import jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException, SecurityError
 
 from cloud.extensions import db
+from storage import StorageUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +98,8 @@ HTTP_CODES = {
 }
 
 UNTRUSTED_HOST = "请求的网站地址有误，请检查后重新访问"
+STORAGE_UNAVAILABLE = "存储服务暂时不可用，请稍后重试"
+DATABASE_UNAVAILABLE = "数据库暂时不可用，请稍后重试"
 
 
 def wants_json():
@@ -135,6 +139,24 @@ def init_app(app):
         status = exc.code or 500
         message = HTTP_MESSAGES.get(status, exc.description or "请求有误")
         return error_response(status, HTTP_CODES.get(status, "http_error"), message)
+
+    @app.errorhandler(StorageUnavailable)
+    def handle_storage_down(exc):
+        # The object store did not answer (a node restarting): nothing of the request was kept,
+        # and the same request succeeds once it is back.
+        db.session.rollback()
+        log.warning("storage unavailable on %s %s: %s", request.method, request.path, exc)
+        return error_response(503, "storage_unavailable", STORAGE_UNAVAILABLE)
+
+    @app.errorhandler(OperationalError)
+    def handle_database_down(exc):
+        # The database dropped the connection (a restart, a failover, pg_terminate_backend) or
+        # could not be reached: the transaction is gone with it, so nothing was kept and the
+        # request can be sent again. The pool throws the dead connection away, and
+        # pool_pre_ping tests the others before their next use.
+        db.session.rollback()
+        log.warning("database unavailable on %s %s: %s", request.method, request.path, exc.orig)
+        return error_response(503, "database_unavailable", DATABASE_UNAVAILABLE)
 
     @app.errorhandler(Exception)
     def handle_unexpected(exc):

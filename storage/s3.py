@@ -6,6 +6,7 @@ This is the only module of the project that imports boto3/botocore.
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import tempfile
 import threading
@@ -321,12 +322,27 @@ class S3Storage(Storage):
     def upload_part(self, key: str, upload_id: str, part_number: int, stream: BinaryIO) -> str:
         """UploadPart; returns the part's ETag as its token.
 
-        The stream is copied to a spooled temporary file first: boto3 needs a seekable body to
-        sign it and to resend it on a retry, and a client's part may be large. Raises
-        StorageError (unknown upload, bad part number, backend failure).
+        boto3 needs a seekable body to sign it and to resend it on a retry: a seekable stream (a
+        part the caller already holds in memory) is sent as it is, from its current position;
+        any other is copied to a spooled temporary file first, as a client's part may be large.
+        Raises StorageError (unknown upload, bad part number, backend failure).
         """
         check_key(key)
         check_part_number(part_number)
+        if _seekable(stream):
+            start = stream.tell()
+            size = stream.seek(0, io.SEEK_END) - start
+            stream.seek(start)
+            with self._errors("upload part of", key):
+                response = self._client.upload_part(
+                    Bucket=self.bucket,
+                    Key=key,
+                    UploadId=upload_id,
+                    PartNumber=part_number,
+                    Body=stream,
+                    ContentLength=size,
+                )
+            return response["ETag"]
         with tempfile.SpooledTemporaryFile(max_size=SPOOL_SIZE) as spool:
             size = 0
             while data := stream.read(CHUNK_SIZE):
@@ -431,6 +447,13 @@ class S3Storage(Storage):
         if isinstance(exc, _UNAVAILABLE):
             return StorageUnavailable(f"cannot {what}: S3 is unreachable ({exc})")
         return StorageError(f"cannot {what} {where}: {exc}")
+
+
+def _seekable(stream) -> bool:
+    try:
+        return bool(stream.seekable())
+    except (AttributeError, OSError, ValueError):
+        return False
 
 
 def _new_client(**kwargs):

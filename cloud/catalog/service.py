@@ -3,10 +3,11 @@
 import re
 import time
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import bindparam, exists, func, insert, select, update
+from markupsafe import escape
+from sqlalchemy import and_, bindparam, exists, func, insert, select, update
 
 from cloud.catalog import usage
 from cloud.catalog.models import DownloadEvent, PendingIndexUpdate, SearchLog, SearchTerm, SearchTermStatus
@@ -16,11 +17,13 @@ from cloud.extensions import db
 from cloud.files.models import StoredFile
 from cloud.institutions.models import Institution
 from cloud.models_base import utcnow
-from cloud.resources.lifecycle import is_visible_to_stations
+from cloud.resources.lifecycle import State, is_visible_to_stations
 from cloud.resources.models import CHANNELS, KIND_LABELS, Kind, Resource, ResourceFile, Role, split_tags
 from cloud.text import clean_text
-from search_index import IndexMissingError
-from search_index.query import MAX_WORDS, query_is_cut
+from search_index import Hit, IndexMissingError
+from search_index.analysis import normalize
+from search_index.query import MAX_WORDS, query_is_cut, split_words
+from search_index.schema import CHINA_TIME
 
 SORTS = {"relevance": "相关度", "newest": "最新", "downloads": "下载最多"}
 PER_PAGE = 20
@@ -132,14 +135,61 @@ def search(params, per_page=PER_PAGE):
             page=params.page,
             per_page=per_page,
         )
-    except IndexMissingError:  # nothing was ever published, or the index is being restored
-        return Page(0, [], params.page, 0, indexed=False)
+    except IndexMissingError:  # nothing was ever published, or the index was lost
+        return search_database(params)
     ids = [int(hit.id) for hit in results.hits]
     rows = listed_rows(ids) if ids else {}
     # Rows no longer published (withdrawn since the worker last wrote the index) are left out.
     items = [(rows[int(h.id)], h) for h in results.hits if int(h.id) in rows]
     total = results.total - (len(results.hits) - len(items))
     return Page(total, items, results.page, results.pages)
+
+
+def search_database(params):
+    """``search`` without the index (it was lost, or is being rebuilt): every word in the title,
+    summary, text, tags or institution name, read from the database with the same filters.
+
+    Slower, and ``relevance`` is newest first, but stations keep finding what is published until
+    ``flask search reindex`` puts the index back. The page says ``indexed=False``.
+    """
+    words = split_words(params.q)
+    if params.q and not words:
+        return Page(0, [], params.page, 0, indexed=False)
+    text = func.lower(
+        Resource.title + " " + Resource.summary + " " + Resource.body_text + " " + Resource.tags + " "
+        + Institution.name
+    )  # fmt: skip
+    conditions = [Resource.state == State.APPROVED]
+    conditions += [text.contains(normalize(word), autoescape=True) for word in words]
+    for column, value in ((Resource.kind, params.kind), (Resource.channel, params.channel),
+                          (Resource.institution_id, params.institution_id)):  # fmt: skip
+        if value is not None:
+            conditions.append(column == value)
+    if params.date_from:
+        conditions.append(Resource.published_at >= _china_midnight(params.date_from))
+    if params.date_to:
+        conditions.append(Resource.published_at < _china_midnight(params.date_to + timedelta(days=1)))
+    matching = select(Resource.id).join(Institution, Resource.institution_id == Institution.id)
+    matching = matching.where(and_(*conditions))
+    total = db.session.scalar(select(func.count()).select_from(matching.subquery()))
+    order = [Resource.published_at.desc(), Resource.id.desc()]
+    if params.sort == "downloads":
+        order.insert(0, Resource.download_count.desc())
+    ids = list(
+        db.session.scalars(matching.order_by(*order).limit(PER_PAGE).offset((params.page - 1) * PER_PAGE))
+    )
+    rows = listed_rows(ids) if ids else {}
+    items = [
+        (rows[i], Hit(i, 0.0, str(escape(rows[i].title)), str(escape(rows[i].summary[:120]))))
+        for i in ids
+        if i in rows
+    ]
+    return Page(total, items, params.page, -(-total // PER_PAGE), indexed=False)
+
+
+def _china_midnight(day):
+    """The start of ``day`` in China Standard Time, in UTC."""
+    return datetime(day.year, day.month, day.day, tzinfo=CHINA_TIME).astimezone(UTC)
 
 
 @dataclass(frozen=True)

@@ -243,30 +243,49 @@ def recover_queued_jobs():
 
     A job is committed as queued and then enqueued; if that enqueue failed (the queue was down,
     the process died between the two) nothing would ever run it, and its resource would stay
-    处理中. Lost: never enqueued ``KEPU_RECOVERY_GRACE_SECONDS`` after its creation, or still
-    queued ``KEPU_JOB_LEASE_SECONDS`` after its last enqueue (a worker took the task and died
-    before starting it). A job merely waiting in a long queue may be enqueued twice; the second
+    处理中. Lost: never enqueued ``KEPU_RECOVERY_GRACE_SECONDS`` after its creation; enqueued that
+    long ago but its task is neither waiting in the queue nor scheduled for a retry (Redis was
+    restarted without persistence, or its data was lost); or still queued
+    ``KEPU_JOB_LEASE_SECONDS`` after its last enqueue (a worker took the task and died before
+    starting it). A job whose task a worker has just taken may be enqueued twice; the second
     delivery finds it taken and does nothing.
     """
     now = utcnow()
     grace = timedelta(seconds=current_app.config["KEPU_RECOVERY_GRACE_SECONDS"])
     lease = timedelta(seconds=current_app.config["KEPU_JOB_LEASE_SECONDS"])
-    lost = db.session.scalars(
-        select(ProcessingJob.id)
+    candidates = db.session.execute(
+        select(ProcessingJob.id, ProcessingJob.enqueued_at)
         .where(
             ProcessingJob.status == JobStatus.QUEUED,
             or_(
                 and_(ProcessingJob.enqueued_at.is_(None), ProcessingJob.created_at < now - grace),
-                ProcessingJob.enqueued_at < now - lease,
+                ProcessingJob.enqueued_at < now - grace,
             ),
         )
         .order_by(ProcessingJob.id)
     ).all()
     db.session.commit()
+    waiting = _jobs_in_queue() if any(at is not None and at >= now - lease for _, at in candidates) else set()
+    lost = [
+        job_id
+        for job_id, enqueued_at in candidates
+        if enqueued_at is None or enqueued_at < now - lease or (waiting is not None and job_id not in waiting)
+    ]
     recovered = _enqueue(lost)
     if recovered:
         log.warning("re-enqueued %d lost processing job(s)", len(recovered))
     return recovered
+
+
+def _jobs_in_queue():
+    """Ids of the jobs whose task waits in the queue or in its schedule (a retry after a delay);
+    None when the queue cannot be read (then only the lease says a job is lost)."""
+    try:
+        tasks = [*huey.pending(), *huey.scheduled()]
+    except Exception:
+        log.warning("could not read the task queue", exc_info=True)
+        return None
+    return {task.args[0] for task in tasks if task.name == process_resource.name and task.args}
 
 
 def _enqueue(job_ids):

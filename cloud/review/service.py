@@ -7,7 +7,7 @@ upload of their own institution. Approval publishes; withdrawal takes a publishe
 
 from datetime import timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select, update
 
 from cloud.accounts.models import Role
 from cloud.audit import service as audit
@@ -85,6 +85,9 @@ def _own_institution(reviewer, resource):
     return reviewer.institution_id is not None and reviewer.institution_id == resource.institution_id
 
 
+CLAIMED_BY_OTHER = "该资源已由其他专家领取审核"
+
+
 def _claim_live(resource, now=None):
     return (
         resource.claimed_by_id is not None
@@ -101,10 +104,28 @@ def claim(reviewer, resource):
     if resource.state != State.PENDING_REVIEW:
         raise Conflict("该资源不在待审核状态")
     if _claim_live(resource) and resource.claimed_by_id != reviewer.id:
-        raise Conflict("该资源已由其他专家领取审核")
-    resource.claimed_by_id = reviewer.id
-    resource.claim_expires_at = utcnow() + timedelta(minutes=CLAIM_MINUTES)
-    db.session.flush()
+        raise Conflict(CLAIMED_BY_OTHER)
+    # A compare-and-set: two reviewers claiming at once both read "unclaimed"; only one UPDATE
+    # still finds it so (PostgreSQL re-checks the WHERE after the first one's row lock).
+    now = utcnow()
+    taken = db.session.execute(
+        update(Resource)
+        .where(
+            Resource.id == resource.id,
+            Resource.state == State.PENDING_REVIEW,
+            or_(
+                Resource.claimed_by_id.is_(None),
+                Resource.claimed_by_id == reviewer.id,
+                Resource.claim_expires_at.is_(None),
+                Resource.claim_expires_at <= now,
+            ),
+        )
+        .values(claimed_by_id=reviewer.id, claim_expires_at=now + timedelta(minutes=CLAIM_MINUTES))
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.expire(resource)
+    if taken != 1:
+        raise Conflict(CLAIMED_BY_OTHER)
 
 
 def _check_decider(reviewer, resource):

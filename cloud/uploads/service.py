@@ -27,6 +27,7 @@ import logging
 import mmap
 import re
 import secrets
+import threading
 from dataclasses import dataclass, field
 
 from sqlalchemy import select, update
@@ -361,7 +362,9 @@ def _prefix(upload_id):
 
 
 class _ViewReader:
-    """A read-only file over a memoryview, so a part goes to storage without being copied whole."""
+    """A read-only, seekable file over a memoryview, so a part goes to storage without being
+    copied whole: the S3 backend hands a seekable body straight to boto3, which reads it once to
+    sign it, seeks back and sends it (and seeks back again to retry)."""
 
     def __init__(self, view):
         self._view = view
@@ -372,6 +375,45 @@ class _ViewReader:
         data = bytes(self._view[self._position : end])
         self._position = end
         return data
+
+    def seekable(self):
+        return True
+
+    def seek(self, offset, whence=io.SEEK_SET):
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: len(self._view)}[whence]
+        self._position = max(0, min(len(self._view), base + offset))
+        return self._position
+
+    def tell(self):
+        return self._position
+
+
+class _PartInFlight:
+    """One part being uploaded by a thread of its own while the request reads the next one."""
+
+    def __init__(self, storage, key, multipart_id, number, view):
+        self.number = number
+        self.view = view
+        self.token = None
+        self.error = None
+        self._thread = threading.Thread(
+            target=self._send, args=(storage, key, multipart_id), name=f"upload-part-{number}", daemon=True
+        )
+        self._thread.start()
+
+    def _send(self, storage, key, multipart_id):
+        try:
+            self.token = storage.upload_part(key, multipart_id, self.number, _ViewReader(self.view))
+        except BaseException as exc:  # handed to the request's thread by wait()
+            self.error = exc
+
+    def wait(self):
+        """Block until the part is stored; return its token. Raises what the upload raised."""
+        self._thread.join()
+        self.view.release()
+        if self.error is not None:
+            raise self.error
+        return self.token
 
 
 def _read_into(stream, view):
@@ -406,6 +448,8 @@ class _Append:
         # holding one; a mapping goes back to the system when the PATCH ends.
         self.buffer = mmap.mmap(-1, max(1, min(PART_SIZE, upload.tail_size + upload.length - upload.offset)))
         self.view = memoryview(self.buffer)
+        self.spare = None  # a second buffer, filled while the first one's part is being sent
+        self.in_flight = None  # _PartInFlight
         self.filled = 0
         self.received = 0
 
@@ -430,8 +474,10 @@ class _Append:
             if self.filled == PART_SIZE:
                 self._flush_part()
             self._store_tail()
+            self._settle()
             return self._commit_progress(interrupted)
         except StorageError as exc:
+            self._settle_quietly()
             self._discard()
             self._raise_if_moved()
             try:
@@ -443,19 +489,24 @@ class _Append:
             log.warning("upload %s: storage failed at offset %d", self.upload.id, self.start, exc_info=True)
             raise StorageFailed() from exc
         except BaseException:
+            self._settle_quietly()
             self._discard()
             raise
         finally:
             self._free_buffer()
 
     def _free_buffer(self):
-        try:
-            self.view.release()
-            self.buffer.close()
-        except BufferError:
-            # A slice of it is still referenced (by the traceback of an error on its way out):
-            # the mapping is unmapped when that is collected.
-            log.debug("upload %s: part buffer still in use", self.upload.id)
+        self._settle_quietly()
+        for view, buffer in ((self.view, self.buffer), self.spare or (None, None)):
+            if buffer is None:
+                continue
+            try:
+                view.release()
+                buffer.close()
+            except BufferError:
+                # A slice of it is still referenced (by the traceback of an error on its way
+                # out): the mapping is unmapped when that is collected.
+                log.debug("upload %s: part buffer still in use", self.upload.id)
 
     def _receive(self, stream, digest):
         """Read the body into parts; return True if it ended early (the client went away)."""
@@ -464,7 +515,7 @@ class _Append:
             self._load_tail()
         while self.received < remaining:
             if self.filled == PART_SIZE:
-                self._flush_part()
+                self._flush_part(background=True)
             room = self.view[self.filled : self.filled + min(READ_SIZE, remaining - self.received)]
             try:
                 count = _read_into(stream, room)
@@ -503,17 +554,45 @@ class _Append:
                     return
         raise StorageError(f"the tail of upload {self.upload.id} is not the {size} bytes recorded")
 
-    def _flush_part(self):
-        self._upload_part(_ViewReader(self.view[: self.filled]))
-        self.filled = 0
-
-    def _upload_part(self, reader):
+    def _flush_part(self, background=False):
+        """Store the buffer as the next part. In the background while the body is still being
+        read: the part goes to storage while the next one arrives in the spare buffer (at most
+        one part in flight, so a PATCH holds at most two parts' memory)."""
+        self._settle()
         if self.multipart_id is None:
             # Begun with the first full part: uploads smaller than a part never need one.
             self.multipart_id = self.started_multipart = self.storage.start_multipart(self.upload.key)
         number = len(self.parts) + 1
-        token = self.storage.upload_part(self.upload.key, self.multipart_id, number, reader)
-        self.parts.append((number, token))
+        if not background:
+            token = self.storage.upload_part(
+                self.upload.key, self.multipart_id, number, _ViewReader(self.view[: self.filled])
+            )
+            self.parts.append((number, token))
+            self.filled = 0
+            return
+        self.in_flight = _PartInFlight(
+            self.storage, self.upload.key, self.multipart_id, number, self.view[: self.filled]
+        )
+        if self.spare is None:
+            still_to_come = self.upload.length - self.start - self.received
+            spare = mmap.mmap(-1, max(1, min(PART_SIZE, still_to_come)))
+            self.spare = (memoryview(spare), spare)
+        (self.view, self.buffer), self.spare = self.spare, (self.view, self.buffer)
+        self.filled = 0
+
+    def _settle(self):
+        """Wait for the part in flight and count it. Raises what its upload raised."""
+        part, self.in_flight = self.in_flight, None
+        if part is not None:
+            self.parts.append((part.number, part.wait()))
+
+    def _settle_quietly(self):
+        part, self.in_flight = self.in_flight, None
+        if part is not None:
+            try:
+                part.wait()
+            except BaseException:
+                log.debug("upload %s: part %d failed after the request failed", self.upload.id, part.number)
 
     def _store_tail(self):
         if not self.filled:
@@ -525,6 +604,7 @@ class _Append:
 
     def _assemble(self):
         """Put the final object together and return its actual size and SHA-256."""
+        self._settle()
         if self.multipart_id is None:
             # The whole upload fits in the buffer (smaller than one part): one plain object.
             saved = self.storage.save(self.upload.key, _ViewReader(self.view[: self.filled]))

@@ -239,6 +239,7 @@ class SeaweedFS:
         # glog writes weed.INFO/WARNING/ERROR files to the temp dir: keep them in the work dir.
         env["TMPDIR"] = str(self.workdir)
         self._log = open(self.workdir / "weed.log", "wb")  # noqa: SIM115 - closed in stop()
+        self._argv, self._env = argv, env  # to start the same server again (restartable_profile.py)
         self._process = subprocess.Popen(
             argv,
             cwd=self.workdir,

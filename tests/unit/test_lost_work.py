@@ -174,3 +174,31 @@ def test_the_worker_runs_the_recovery_sweep_every_minute(app, client, people, qu
     with app.app_context():
         requeue_stale_jobs_periodically.call_local()
         assert db.session.get(Resource, rid).state == "processed"
+
+
+def test_a_task_the_queue_lost_is_recovered_after_the_grace_not_the_lease(app, client, people, monkeypatch):
+    """Redis restarted without its data: the enqueued job's task is gone from the queue. The sweep
+    sees that it is neither waiting nor scheduled and enqueues it again after the grace period;
+    a job whose task still waits is left alone (test_faults.py does this with a real Redis)."""
+    from cloud.resources.tasks import recover_queued_jobs
+
+    monkeypatch.setattr(huey, "immediate", False)
+    huey.flush()
+    try:
+        lost_rid = upload_image(client, people[OWNER], title="队列丢了的任务")["id"]
+        huey.flush()  # the queue restarts empty
+        waiting_rid = upload_image(client, people[OWNER], title="还在排队的任务")["id"]
+        with app.app_context():
+            ids = dict(db.session.execute(select(ProcessingJob.resource_id, ProcessingJob.id)).all())
+            grace = app.config["KEPU_RECOVERY_GRACE_SECONDS"]
+            assert grace < app.config["KEPU_JOB_LEASE_SECONDS"]
+            assert recover_queued_jobs() == []  # too young: its request may still be enqueueing it
+            a_while_ago = utcnow() - timedelta(seconds=grace + 1)
+            db.session.execute(update(ProcessingJob).values(enqueued_at=a_while_ago, created_at=a_while_ago))
+            db.session.commit()
+            assert recover_queued_jobs() == [ids[lost_rid]]
+            queued = sorted(task.args[0] for task in huey.pending())
+            assert queued == sorted([ids[lost_rid], ids[waiting_rid]])  # each once
+            assert recover_queued_jobs() == []
+    finally:
+        huey.flush()

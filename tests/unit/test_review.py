@@ -332,3 +332,29 @@ def test_the_review_page_publishes_only_with_the_box_ticked_and_keeps_what_was_t
     assert done.status_code == 302
     with app.app_context():
         assert db.session.get(Resource, rid).state == "approved"
+
+
+def test_two_reviewers_claiming_at_once_only_one_gets_it(app, auth, client, owner, reviewer):
+    """Found by the load test (bench/load): both claims answered 200, the last write won and the
+    first reviewer's approval was then refused. Here the second claim runs on a resource read
+    before the first claim was committed (on another connection), as overlapping requests do."""
+    from cloud.errors import Conflict
+    from cloud.review import service
+
+    make_reviewer(app, auth, OTHER_REVIEWER)
+    rid = submitted_image(client, owner)
+    with app.app_context():
+        first = db.session.scalar(select(User.id).where(User.phone == REVIEWER))
+        other = db.session.scalar(select(User).where(User.phone == OTHER_REVIEWER))
+        stale = db.session.get(Resource, rid)  # this request read it unclaimed
+        assert stale.claimed_by_id is None
+        with db.engine.begin() as connection:  # the other request's claim commits meanwhile
+            connection.execute(
+                update(Resource)
+                .where(Resource.id == rid)
+                .values(claimed_by_id=first, claim_expires_at=utcnow() + timedelta(minutes=30))
+            )
+        with pytest.raises(Conflict):
+            service.claim(other, stale)
+        db.session.rollback()
+    assert client.post(f"/api/v1/review/{rid}/approve", headers=reviewer).status_code == 200
