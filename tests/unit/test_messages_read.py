@@ -21,8 +21,9 @@ def leave(app, phone, *titles):
 
 
 def badge(html):
-    found = re.search(r'data-testid="nav-messages">消息(?:<sup class="badge">(\d+)</sup>)?', html)
-    return int(found.group(1) or 0)
+    link = re.search(r'data-testid="nav-messages"[^>]*>(.*?)</a>', html).group(1)
+    count = re.search(r'class="badge">.*?(\d+)', link)
+    return int(count.group(1)) if count else 0
 
 
 def test_opening_the_inbox_reads_what_it_shows_and_marks_it_new_this_once(app, auth, client):
