@@ -15,6 +15,7 @@ from cloud.catalog.tasks import open_index
 from cloud.errors import NotFound, ValidationFailed
 from cloud.extensions import db
 from cloud.files.models import StoredFile
+from cloud.inputs import MAX_ID
 from cloud.institutions.models import Institution
 from cloud.models_base import utcnow
 from cloud.resources.lifecycle import State, is_visible_to_stations
@@ -136,7 +137,7 @@ def search(params, per_page=PER_PAGE):
             per_page=per_page,
         )
     except IndexMissingError:  # nothing was ever published, or the index was lost
-        return search_database(params)
+        return search_database(params, per_page)
     ids = [int(hit.id) for hit in results.hits]
     rows = listed_rows(ids) if ids else {}
     # Rows no longer published (withdrawn since the worker last wrote the index) are left out.
@@ -145,7 +146,7 @@ def search(params, per_page=PER_PAGE):
     return Page(total, items, results.page, results.pages)
 
 
-def search_database(params):
+def search_database(params, per_page=PER_PAGE):
     """``search`` without the index (it was lost, or is being rebuilt): every word in the title,
     summary, text, tags or institution name, read from the database with the same filters.
 
@@ -153,8 +154,10 @@ def search_database(params):
     ``flask search reindex`` puts the index back. The page says ``indexed=False``.
     """
     words = split_words(params.q)
-    if params.q and not words:
-        return Page(0, [], params.page, 0, indexed=False)
+    if (params.q and not words) or (
+        params.institution_id is not None and not 0 < params.institution_id <= MAX_ID
+    ):
+        return Page(0, [], params.page, 0, indexed=False)  # nothing to look for, or an id no row has
     text = func.lower(
         Resource.title + " " + Resource.summary + " " + Resource.body_text + " " + Resource.tags + " "
         + Institution.name
@@ -176,7 +179,7 @@ def search_database(params):
     if params.sort == "downloads":
         order.insert(0, Resource.download_count.desc())
     ids = list(
-        db.session.scalars(matching.order_by(*order).limit(PER_PAGE).offset((params.page - 1) * PER_PAGE))
+        db.session.scalars(matching.order_by(*order).limit(per_page).offset((params.page - 1) * per_page))
     )
     rows = listed_rows(ids) if ids else {}
     items = [
@@ -184,7 +187,7 @@ def search_database(params):
         for i in ids
         if i in rows
     ]
-    return Page(total, items, params.page, -(-total // PER_PAGE), indexed=False)
+    return Page(total, items, params.page, -(-total // per_page), indexed=False)
 
 
 def _china_midnight(day):

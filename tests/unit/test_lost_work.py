@@ -125,6 +125,8 @@ def test_a_job_delivered_twice_runs_once(app, client, people, queue_down):
 
 def test_a_lost_index_update_is_recovered(app, client, runner, people, queue_down):
     queue_down.restore()
+    # An index exists (empty): without one, search would answer from the database instead.
+    assert runner.invoke(args=["search", "reindex"]).exit_code == 0
     rid = upload_image(client, people[OWNER], title="流感疫苗接种")["id"]
     assert client.post(f"/api/v1/resources/{rid}/submit", headers=people[OWNER]).status_code == 200
     client.post(f"/api/v1/review/{rid}/claim", headers=people[REVIEWER])
