@@ -336,3 +336,64 @@ def test_download_journey_by_keyboard_alone_with_a_visible_focus_ring(
     page.reload()
     assert page.evaluate(size) >= before * 1.2
     context.close()
+
+
+def test_upload_and_review_journeys_by_keyboard_alone(browser, live_server, app, auth):
+    """An institution uploads an image and submits it, a reviewer claims and publishes it: every
+    step reached with Tab and pressed with Enter or Space, every stop with a visible focus ring
+    (the file is chosen in the file chooser the keyboard opened)."""
+    auth.create_uploader(phone=OWNER)
+    auth.create(Role.REVIEWER, phone=REVIEWER)
+    context = browser.new_context(base_url=live_server.url, locale="zh-CN")
+    page = context.new_page()
+    page.set_viewport_size({"width": 1366, "height": 768})
+    # Answer the file chooser the keyboard will open (set now: interception takes effect
+    # asynchronously, and a chooser opened before it would be a real, unanswered dialog).
+    page.on("filechooser", lambda chooser: chooser.set_files(FLOWER))
+
+    def log_in(who):
+        page.context.clear_cookies()
+        page.goto("/account/login")
+        tab_to(page, "input[name=login]")
+        page.keyboard.type(who)
+        page.keyboard.press("Tab")
+        page.keyboard.type(PASSWORD)
+        page.keyboard.press("Enter")
+        expect(page.get_by_test_id("nav-me")).to_be_visible()
+
+    # The institution: 上传 → 图片 → title → the file → 开始上传 → 提交审核.
+    log_in(OWNER)
+    page.goto("/upload")
+    tab_to(page, "input[name=kind][value=image]")
+    page.keyboard.press("Space")
+    assert page.locator("input[name=kind][value=image]").is_checked()
+    tab_to(page, "#title")
+    page.keyboard.type("键盘上传的花朵图片")
+    tab_to(page, ".drop-zone")
+    page.keyboard.press("Enter")  # opens the file chooser (answered by the handler set above)
+    expect(page.get_by_test_id("file-name")).to_contain_text("pillow_flower.jpg")
+    tab_to(page, "button.start-upload")
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(re.compile(r"/my/uploads/\d+$"), timeout=60_000)
+    expect(page.get_by_test_id("state")).to_have_text("待提交", timeout=120_000)
+    tab_to(page, "form[action$='/submit'] button")
+    page.keyboard.press("Enter")
+    expect(page.get_by_test_id("state")).to_have_text("待审核")
+
+    # The reviewer: 审核 queue → the resource → 领取审核 → confirm → 通过并发布.
+    log_in(REVIEWER)
+    page.goto("/review")
+    tab_to(page, "a[href^='/review/']")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", level=1)).to_contain_text("键盘上传的花朵图片")
+    tab_to(page, "form[action$='/claim'] button")
+    page.keyboard.press("Enter")
+    expect(page.get_by_test_id("confirm-approve")).to_be_visible()
+    tab_to(page, "[data-testid=confirm-approve]")
+    page.keyboard.press("Space")
+    tab_to(page, "form[action$='/approve'] button")
+    page.keyboard.press("Enter")
+    expect(page.get_by_test_id("confirm-approve")).to_have_count(0)
+    page.goto("/resources?q=键盘上传")
+    expect(page.get_by_test_id("result-count")).to_contain_text("共找到 1 个资源")
+    context.close()
