@@ -394,6 +394,11 @@ def test_upload_and_review_journeys_by_keyboard_alone(browser, live_server, app,
     tab_to(page, "form[action$='/approve'] button")
     page.keyboard.press("Enter")
     expect(page.get_by_test_id("confirm-approve")).to_have_count(0)
-    page.goto("/resources?q=键盘上传")
-    expect(page.get_by_test_id("result-count")).to_contain_text("共找到 1 个资源")
+    for _ in range(120):  # the worker puts it into the search index after the approval
+        page.goto("/resources?q=键盘上传")
+        if "共找到 1 个资源" in page.get_by_test_id("result-count").inner_text():
+            break
+        page.wait_for_timeout(250)
+    else:
+        raise AssertionError("the published resource never appeared in 资源中心")
     context.close()
