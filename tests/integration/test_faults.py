@@ -401,12 +401,15 @@ def test_redis_restarted_with_jobs_queued(profile, nodes_running, app, web, peop
         assert renditions(app, rid) == {"source": 1, "preview": 1, "thumbnail": 1}, renditions(app, rid)
 
 
-def terminate_backends(app, application_name):
+def terminate_backends(app, application_name, in_transaction=False):
+    """Cut the database connections of ``application_name`` (only those inside an open
+    transaction with ``in_transaction``: the request that is reading its body, not idle ones)."""
+    state = " AND state = 'idle in transaction'" if in_transaction else ""
     with app.app_context():
         killed = db.session.execute(
             text(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE application_name = :name AND pid <> pg_backend_pid()"
+                "WHERE application_name = :name AND pid <> pg_backend_pid()" + state
             ),
             {"name": application_name},
         ).all()
@@ -439,7 +442,10 @@ def test_database_connections_dropped_mid_request(profile, nodes_running, app, w
             connection.putheader(name, value)
         connection.endheaders()
         connection.send(data[: half // 2])
-        wait_for(lambda: terminate_backends(app, "kepu-web") > 0, what="web connections to cut")
+        wait_for(
+            lambda: terminate_backends(app, "kepu-web", in_transaction=True) > 0,
+            what="the PATCH's connection (in its transaction) to cut",
+        )
         connection.send(data[half // 2 : half])
         response = connection.getresponse()
         status, body = response.status, response.read()
