@@ -3,15 +3,15 @@
 import click
 from flask.cli import AppGroup
 
+from cloud.catalog.service import all_documents
+from cloud.catalog.tasks import fold_download_counts, open_index
+
 search_cli = AppGroup("search", help="The search index.")
 
 
 @search_cli.command("reindex")
 def reindex_command():
     """Rebuild the index from the database into a fresh directory and swap it in."""
-    from cloud.catalog.service import all_documents
-    from cloud.catalog.tasks import open_index
-
     count = open_index().rebuild(all_documents())
     click.echo(f"indexed {count} published resource(s)")
 
@@ -19,6 +19,4 @@ def reindex_command():
 @search_cli.command("fold-downloads")
 def fold_downloads_command():
     """Write the download counts that changed into the index now (the worker does it every few minutes)."""
-    from cloud.catalog.tasks import fold_download_counts
-
     click.echo(f"folded the download counts of {fold_download_counts()} resource(s)")

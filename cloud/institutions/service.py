@@ -12,6 +12,7 @@ from cloud.accounts.models import Role, User
 from cloud.audit import service as audit
 from cloud.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from cloud.extensions import db
+from cloud.files.models import StoredFile
 from cloud.institutions.credit_code import normalize_credit_code
 from cloud.institutions.models import INSTITUTION_TYPES, Institution, InstitutionInvite, VerificationStatus
 from cloud.models_base import utcnow
@@ -107,7 +108,6 @@ def pending_licence(user, token):
     Only their own, only within ``PENDING_LICENCE_SECONDS``, and only a file that is no other
     institution's licence.
     """
-    from cloud.files.models import StoredFile
 
     if not token or not isinstance(token, str) or len(token) > 500:
         return None

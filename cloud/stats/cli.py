@@ -5,7 +5,10 @@ from datetime import date
 import click
 from flask.cli import AppGroup
 
+from cloud.errors import DomainError
 from cloud.extensions import db
+from cloud.stats import report
+from cloud.stats.service import rebuild
 
 stats_cli = AppGroup("stats", help="Usage statistics.")
 
@@ -21,9 +24,7 @@ def _day(_ctx, _param, value):
 @click.option("--from", "first", required=True, callback=_day, help="first Beijing day, e.g. 2026-10-01")
 @click.option("--to", "last", required=True, callback=_day, help="last Beijing day, e.g. 2026-10-31")
 def rebuild_command(first, last):
-    """Recompute the daily roll-ups of these days from the raw usage events."""
-    from cloud.stats.service import rebuild
-
+    """Recompute the roll-ups of these days (and of the months they touch) from the raw usage events."""
     if last < first:
         raise click.BadParameter("--to is before --from")
     rows = rebuild(first, last)
@@ -38,9 +39,6 @@ def rebuild_command(first, last):
 @click.option("--output", type=click.Path(dir_okay=False, writable=True), help="file to write")
 def monthly_report_command(month, region, fmt, output):
     """Write a region's monthly report (月度统计报表) as XLSX or CSV."""
-    from cloud.errors import DomainError
-    from cloud.stats import report
-
     try:
         built = report.build(report.parse_region(region), month)
     except DomainError as exc:
