@@ -28,16 +28,25 @@ class Base(DeclarativeBase):
 
 db = SQLAlchemy(model_class=Base)
 
+#: The embedded database's memory map (address space, shared with the operating system's page
+#: cache, not memory of its own) and page cache (per connection) — see ``_sqlite_write_ahead_log``.
+SQLITE_MMAP_BYTES = 1 << 30
+SQLITE_CACHE_KIB = 32 * 1024
+
 
 @event.listens_for(Engine, "connect")
 def _sqlite_write_ahead_log(dbapi_connection, _record):
     """On the embedded SQLite database, readers (gunicorn's threads and processes, the worker)
     keep reading while one of them writes, and a commit appends to the log instead of syncing the
-    database file twice. An in-memory database answers "memory" and stays as it is."""
+    database file twice. An in-memory database answers "memory" and stays as it is. Reads go
+    through a memory map of the file and a larger page cache: SQLite's default 2 MB cache would
+    read a dashboard's roll-ups back from the operating system page by page on every request."""
     if isinstance(dbapi_connection, sqlite3.Connection):
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")  # a power cut may undo the last commits, not corrupt
+        cursor.execute(f"PRAGMA mmap_size={SQLITE_MMAP_BYTES}")
+        cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
         cursor.close()
 
 

@@ -7,4 +7,14 @@ the longest line it can hold (8190 bytes, its ceiling), and the app refuses URLs
 ``KEPU_MAX_URL_BYTES`` (4096 by default) itself, in JSON under ``/api/`` (cloud/security.py).
 """
 
+import gc
+
 limit_request_line = 8190
+
+
+def post_worker_init(worker):
+    """Once a worker has loaded the app, move everything loading it made (modules, the app, its
+    templates and metadata) out of the garbage collector's reach: those objects live as long as
+    the process, and a request that builds tens of thousands of rows (a province's dashboard)
+    would otherwise make the collector walk all of them again."""
+    gc.freeze()

@@ -18,6 +18,7 @@ Every measured figure is checked against the GROUP BY (the totals must agree).
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import random
 import sys
@@ -211,6 +212,7 @@ def measure(stations=10_000, events=1_000_000, rounds=20, log=print):
             return response
 
         page()  # warm-up: templates compiled, caches filled
+        gc.freeze()  # as a gunicorn worker does once it has loaded the app (scripts/gunicorn.conf.py)
         if os.environ.get("KEPU_BENCH_PROFILE"):  # where a dashboard request's time goes
             import cProfile
             import pstats

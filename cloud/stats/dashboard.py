@@ -32,8 +32,10 @@ from cloud.stats.models import (
     KindMonthly,
     RegionDaily,
     ResourceMonthly,
+    StationMonthly,
     UsageDaily,
     UsageMonthly,
+    UserMonthly,
     UserUsageDaily,
     UserUsageMonthly,
 )
@@ -134,6 +136,12 @@ def scope_region(user, requested=None):
     return region
 
 
+def _rows(stmt):
+    """The rows of a query of columns, through the session's connection without the ORM's row
+    processing (a province's month returns tens of thousands of rows; they are plain tuples)."""
+    return db.session.connection().execute(stmt)
+
+
 def in_region(column, prefix):
     """``column`` lies in the region ``prefix`` ("" for everywhere, use without a region included)."""
     if not prefix:
@@ -165,34 +173,16 @@ def _grain(period, daily, monthly):
     return monthly if period.whole_months else daily
 
 
-def use_grid(prefix, period, width):
-    """One scan of the region's roll-ups for the period, grouped by station and child region (the
-    first ``width`` digits of the code): ``[(station id, child, n…)]`` with one count per kind
-    of event (in ``KINDS`` order). The counts per station and per child region are sums of these
-    rows (``_sums``); a province's month is about one row per station."""
-    model = _grain(period, UsageDaily, UsageMonthly)
-    child = func.substr(model.region_code, 1, width)
+def station_totals(prefix, period):
+    """{station id: counted use in the period} of the stations with use in the region: one row per
+    station (the per-kind counts are read for the listed stations only, ``station_rows``)."""
+    model = _grain(period, UsageDaily, StationMonthly)
     stmt = (
-        select(model.station_id, func.coalesce(child, ""), *_kind_sums(model))
-        .where(_period(model, period), in_region(model.region_code, prefix))
-        .group_by(model.station_id, child)
+        select(model.station_id, func.sum(model.count))
+        .where(_period(model, period), in_region(model.region_code, prefix), model.station_id != NO_STATION)
+        .group_by(model.station_id)
     )
-    return db.session.execute(stmt).all()
-
-
-def _sums(grid, column):
-    """{value of the grid's ``column``: counts} summed over the grid (plain lists while adding,
-    one dict per key at the end)."""
-    sums = {}
-    width = len(_VALUES)
-    for row in grid:
-        into = sums.get(row[column])
-        if into is None:
-            sums[row[column]] = list(row[2:])
-        else:
-            for index in range(width):
-                into[index] += row[2 + index]
-    return {key: _counts(values) for key, values in sums.items()}
+    return {station_id: int(n) for station_id, n in _rows(stmt)}
 
 
 def _add(into, counts):
@@ -208,20 +198,20 @@ def by_kind(prefix, period):
         .where(_period(model, period), in_region(model.region_code, prefix))
         .group_by(model.resource_kind)
     )
-    found = {row[0]: _counts(row[1:]) for row in db.session.execute(stmt)}
+    found = {row[0]: _counts(row[1:]) for row in _rows(stmt)}
     return [(kind.value, label, found.get(kind.value, _zero())) for kind, label in KIND_LABELS.items()]
 
 
-def station_use(grid):
-    """{station id: counts} of the use counted toward recognised-at-the-time stations."""
-    use = _sums(grid, 0)
-    use.pop(NO_STATION, None)
-    return use
-
-
-def child_use(grid):
-    """{child region code: counts}."""
-    return _sums(grid, 1)
+def child_use(prefix, period, width):
+    """{child region code (the first ``width`` digits): counts} of all counted use in the region."""
+    model = _grain(period, RegionDaily, KindMonthly)
+    child = func.substr(model.region_code, 1, width)
+    stmt = (
+        select(func.coalesce(child, ""), *_kind_sums(model))
+        .where(_period(model, period), in_region(model.region_code, prefix))
+        .group_by(child)
+    )
+    return {code: _counts(sums) for code, *sums in _rows(stmt)}
 
 
 def by_day(prefix, period):
@@ -231,18 +221,17 @@ def by_day(prefix, period):
         .where(_period(RegionDaily, period), in_region(RegionDaily.region_code, prefix))
         .group_by(RegionDaily.day)
     )
-    found = {row[0]: _counts(row[1:]) for row in db.session.execute(stmt)}
+    found = {row[0]: _counts(row[1:]) for row in _rows(stmt)}
     return [(day, found.get(day, _zero())) for day in period.days]
 
 
-def recognised_stations(prefix):
-    """The stations of the region in the statistics now (纳入统计序列): ``[(id, number, name, county)]``."""
-    stmt = (
-        select(Station.id, Station.number, Station.name, Station.region_code)
-        .where(Station.state.in_(sorted(RECOGNISED_STATES)), in_region(Station.region_code, prefix))
-        .order_by(Station.id)
+def recognised_stations(prefix, width):
+    """The stations of the region in the statistics now (纳入统计序列): ``[(id, child region code)]``
+    with the child region as the first ``width`` digits of the station's county."""
+    stmt = select(Station.id, func.substr(Station.region_code, 1, width)).where(
+        Station.state.in_(sorted(RECOGNISED_STATES)), in_region(Station.region_code, prefix)
     )
-    return db.session.execute(stmt).all()
+    return _rows(stmt).all()
 
 
 @dataclass
@@ -256,16 +245,75 @@ class StationRow:
     is_bottom: bool = False
 
 
-def ranking(stations, use):
-    """Recognised stations by total use, most first (ties by id); the 末位 candidates marked: the
-    bottom ``BOTTOM_SHARE`` (rounded up) and every station without use."""
-    rows = [StationRow(s.id, s.number or "", s.name, s.region_code, use.get(s.id, _zero())) for s in stations]
-    rows.sort(key=lambda r: (-r.counts["total"], r.id))
-    bottom = math.ceil(len(rows) * BOTTOM_SHARE)
-    for index, row in enumerate(rows):
-        row.rank = index + 1
-        row.is_bottom = row.counts["total"] == 0 or index >= len(rows) - bottom
-    return rows
+@dataclass(frozen=True)
+class Ranking:
+    """Recognised stations by total use, most first (ties by id), as ids and totals only: a
+    province's 10,000 stations are ranked without building a row for each."""
+
+    ids: list  # station ids, ranked
+    active: int  # how many used the cloud in the period
+    bottom: int  # 末位 candidates: the last ``bottom`` of ``ids``
+
+    @property
+    def count(self):
+        return len(self.ids)
+
+    def is_bottom(self, index):
+        return index >= len(self.ids) - self.bottom
+
+    def shown(self):
+        """The ranks (0-based) the page lists: all when short, else its head and its 末位 tail."""
+        n = len(self.ids)
+        if n <= STATION_ROWS:
+            return list(range(n))
+        head = min(STATION_ROWS // 2, n - self.bottom)
+        tail = min(self.bottom, STATION_ROWS - head)
+        return [*range(head), *range(n - tail, n)]
+
+
+def ranking(ids, totals):
+    """Rank station ``ids`` by ``totals`` ({id: n}); the 末位 candidates are the bottom
+    ``BOTTOM_SHARE`` (rounded up) and every station without use — stations without use rank last,
+    so together they are the last max(the share, those without use)."""
+    ordered = sorted(ids, key=lambda sid: (-totals.get(sid, 0), sid))
+    active = sum(1 for sid in ordered if totals.get(sid, 0))
+    bottom = max(math.ceil(len(ordered) * BOTTOM_SHARE), len(ordered) - active)
+    return Ranking(ordered, active, bottom)
+
+
+def station_rows(ranked, prefix, period):
+    """The listed stations of ``ranked`` as StationRows, with their counts per kind of event."""
+    shown = ranked.shown()
+    ids = [ranked.ids[index] for index in shown]
+    if not ids:
+        return []
+    info = {
+        row.id: row
+        for row in _rows(
+            select(Station.id, Station.number, Station.name, Station.region_code).where(Station.id.in_(ids))
+        )
+    }
+    model = _grain(period, UsageDaily, UsageMonthly)
+    counts = {
+        station_id: _counts(sums)
+        for station_id, *sums in _rows(
+            select(model.station_id, *_kind_sums(model))
+            .where(_period(model, period), in_region(model.region_code, prefix), model.station_id.in_(ids))
+            .group_by(model.station_id)
+        )
+    }
+    return [
+        StationRow(
+            sid,
+            info[sid].number or "",
+            info[sid].name,
+            info[sid].region_code,
+            counts.get(sid, _zero()),
+            rank=index + 1,
+            is_bottom=ranked.is_bottom(index),
+        )
+        for index, sid in zip(shown, ids, strict=True)
+    ]
 
 
 def top_resources(prefix, period, limit=TOP_RESOURCES):
@@ -279,7 +327,7 @@ def top_resources(prefix, period, limit=TOP_RESOURCES):
         .order_by(total.desc(), model.resource_id)
         .limit(limit)
     )
-    rows = [(row[0], _counts(row[1:])) for row in db.session.execute(stmt)]
+    rows = [(row[0], _counts(row[1:])) for row in _rows(stmt)]
     info = _resources([rid for rid, _ in rows])
     return [(rid, *info.get(rid, ("已删除的资源", "")), counts) for rid, counts in rows]
 
@@ -288,7 +336,7 @@ def _resources(ids):
     if not ids:
         return {}
     stmt = select(Resource.id, Resource.title, Resource.kind).where(Resource.id.in_(ids))
-    return {rid: (title, KIND_LABELS.get(kind, kind)) for rid, title, kind in db.session.execute(stmt)}
+    return {rid: (title, KIND_LABELS.get(kind, kind)) for rid, title, kind in _rows(stmt)}
 
 
 @dataclass
@@ -301,32 +349,44 @@ class InformantUse:
 
 
 def informant_use(prefix, period, width, limit=TOP_INFORMANTS):
-    """The informants' roll-ups counted in the database (a province has tens of thousands of
-    informants: only the counts per child region and the top of the ranking come back)."""
+    """The informants with use toward the region in the period, counted in the database (a
+    province has tens of thousands of informants: only the counts per child region and the top
+    of the ranking come back): one scan for the (informant, child region) pairs, each checked
+    once after grouping, not once per roll-up row, and one for the top of the share visits."""
+    used = _grain(period, UserUsageDaily, UserMonthly)
+    pairs = (
+        select(
+            used.user_id.label("user_id"),
+            func.coalesce(func.substr(used.region_code, 1, width), "").label("child"),
+        )
+        .where(_period(used, period), in_region(used.region_code, prefix))
+        .distinct()
+        .subquery()
+    )
+    per_child, active = {}, set()
+    for user_id, child in _rows(select(pairs.c.user_id, pairs.c.child).where(_is_informant(pairs.c.user_id))):
+        per_child[child] = per_child.get(child, 0) + 1
+        active.add(user_id)
     model = _grain(period, UserUsageDaily, UserUsageMonthly)
-    child = func.substr(model.region_code, 1, width)
-    where = (
-        _period(model, period),
-        in_region(model.region_code, prefix),
-        model.user_id.in_(_informant_ids()),
-    )
-    per_child = db.session.execute(
-        select(func.coalesce(child, ""), func.count(model.user_id.distinct())).where(*where).group_by(child)
-    )
-    active = db.session.scalar(select(func.count(model.user_id.distinct())).where(*where))
-    visits = func.sum(case((model.event_kind == EventKind.SHARE_VISIT.value, model.count), else_=0))
-    top = db.session.execute(
+    where = (_period(model, period), in_region(model.region_code, prefix))
+    visits = func.sum(model.count)
+    top = _rows(
         select(model.user_id, visits)
-        .where(*where)
+        .where(model.event_kind == EventKind.SHARE_VISIT.value, *where, _is_informant(model.user_id))
         .group_by(model.user_id)
-        .having(visits > 0)
         .order_by(visits.desc(), model.user_id)
         .limit(limit)
     )
     return InformantUse(
-        per_child={code: int(n) for code, n in per_child},
-        active=int(active or 0),
-        top=[(uid, int(n)) for uid, n in top],
+        per_child=per_child,
+        active=len(active),
+        top=[(uid, int(n)) for uid, n in top if n],
+    )
+
+
+def _is_informant(user_id):
+    return (
+        select(UserRole.user_id).where(UserRole.user_id == user_id, UserRole.role == Role.INFORMANT).exists()
     )
 
 
@@ -339,9 +399,7 @@ def top_informants(use):
     ids = [uid for uid, _ in use.top]
     names = {}
     if ids:
-        found = db.session.execute(
-            select(User.id, User.name, User.username, User.phone).where(User.id.in_(ids))
-        )
+        found = _rows(select(User.id, User.name, User.username, User.phone).where(User.id.in_(ids)))
         names = {uid: name or username or _masked(phone) for uid, name, username, phone in found}
     return [(uid, names.get(uid, "已注销的用户"), n) for uid, n in use.top]
 
@@ -362,19 +420,18 @@ def _child_width(region):
     return {None: 2, 1: 4}.get(region.level if region else None, 6)
 
 
-def per_child(region, period, grid, stations, use, informants):
+def per_child(region, period, stations, totals, informants, registered):
     """Per region one level below ``region`` (not for a county: its children are its stations):
     ``[(Region, counts, recognised, active, informants registered, informants active)]``,
-    only the regions with stations, informants or use."""
+    only the regions with stations, informants or use. ``stations`` are the recognised
+    ``[(id, child code)]``, ``totals`` their use, ``registered`` the informants per child."""
     width = _child_width(region)
-    counts = child_use(grid)
+    counts = child_use(region.code if region else "", period, width)
     recognised, active = {}, {}
-    for station in stations:
-        code = station.region_code[:width]
+    for station_id, code in stations:
         recognised[code] = recognised.get(code, 0) + 1
-        if use.get(station.id, {}).get("total"):
+        if totals.get(station_id):
             active[code] = active.get(code, 0) + 1
-    registered = informants_registered(region.code if region else "", period, width)
     active_informants = informants.per_child
     rows = []
     for r in children_of(region):
@@ -420,7 +477,7 @@ def _grouped(stmt, key):
     if key is None:
         return {"": int(db.session.scalar(stmt) or 0)}
     stmt = stmt.add_columns(key).group_by(key)
-    return {code or "": int(n) for n, code in db.session.execute(stmt)}
+    return {code or "": int(n) for n, code in _rows(stmt)}
 
 
 @dataclass
@@ -430,28 +487,13 @@ class Dashboard:
     kinds: list
     days: list
     totals: dict
-    stations: list  # StationRow, ranked
+    ranking: Ranking  # every recognised station, ranked
+    stations: list  # StationRow: the ranking as the page lists it (``Ranking.shown``)
     children: list
     resources: list
     informants: list
     registered: int
     active_informants: int
-
-    @property
-    def active_stations(self):
-        return sum(1 for row in self.stations if row.counts["total"])
-
-    @property
-    def bottom(self):
-        return [row for row in self.stations if row.is_bottom]
-
-    @property
-    def shown_stations(self):
-        """The ranking as the page lists it: all of it when short, else its head and its 末位 tail."""
-        if len(self.stations) <= STATION_ROWS:
-            return self.stations
-        head = [row for row in self.stations[: STATION_ROWS // 2] if not row.is_bottom]
-        return head + self.bottom[-(STATION_ROWS - len(head)) :]
 
     def chart_data(self):
         """What ``static/js/dashboard.js`` draws: plain lists, the same numbers as the tables."""
@@ -474,19 +516,21 @@ class Dashboard:
 
 
 def build(region, period):
-    """Every figure of the dashboard of ``region`` (None: everywhere) for ``period``: a scan of
-    the roll-ups by station × child region × type, one by day, one by resource, one of the
-    informants' roll-ups, and the station and informant tables; never a query per station."""
+    """Every figure of the dashboard of ``region`` (None: everywhere) for ``period``: per-station
+    totals, per-child and per-type sums, one scan by day, one by resource, the informants'
+    roll-ups and the station and informant tables; never a query per station, and rows built
+    only for the stations listed."""
     prefix = region.code if region else ""
     width = _child_width(region)
-    grid = use_grid(prefix, period, width)
     kinds = by_kind(prefix, period)
     totals = _zero()
     for _kind, _label, counts in kinds:
         _add(totals, counts)
-    stations = recognised_stations(prefix)
-    use = station_use(grid)
+    stations = recognised_stations(prefix, width)
+    use = station_totals(prefix, period)
+    ranked = ranking([station_id for station_id, _child in stations], use)
     informants = informant_use(prefix, period, width)
+    registered = informants_registered(prefix, period, width)
     is_county = region is not None and region.level >= COUNTY_LEVEL
     return Dashboard(
         region=region,
@@ -494,11 +538,12 @@ def build(region, period):
         kinds=kinds,
         days=by_day(prefix, period),
         totals=totals,
-        stations=ranking(stations, use),
-        children=[] if is_county else per_child(region, period, grid, stations, use, informants),
+        ranking=ranked,
+        stations=station_rows(ranked, prefix, period),
+        children=[] if is_county else per_child(region, period, stations, use, informants, registered),
         resources=top_resources(prefix, period),
         informants=top_informants(informants),
-        registered=sum(informants_registered(prefix, period).values()),
+        registered=sum(registered.values()),
         active_informants=informants.active,
     )
 
@@ -512,7 +557,7 @@ def station_months(station):
         .group_by(UsageDaily.day, UsageDaily.resource_kind)
     )
     months = {}
-    for day, kind, *sums in db.session.execute(stmt):
+    for day, kind, *sums in _rows(stmt):
         month = months.setdefault(day.strftime("%Y-%m"), {"kinds": {}, "total": _zero()})
         counts = _counts(sums)
         into = month["kinds"].setdefault(kind, _zero())

@@ -34,16 +34,18 @@ from cloud.stats.models import (
     KindMonthly,
     RegionDaily,
     ResourceMonthly,
+    StationMonthly,
     UsageDaily,
     UsageEvent,
     UsageMonthly,
+    UserMonthly,
     UserUsageDaily,
     UserUsageMonthly,
 )
 
 #: Every roll-up, each keyed by ``day`` or ``month`` and some of an event's other columns.
 DAILY_ROLLUPS = (UsageDaily, UserUsageDaily, RegionDaily)
-MONTHLY_ROLLUPS = (UsageMonthly, KindMonthly, ResourceMonthly, UserUsageMonthly)
+MONTHLY_ROLLUPS = (UsageMonthly, KindMonthly, ResourceMonthly, UserUsageMonthly, StationMonthly, UserMonthly)
 ROLLUPS = DAILY_ROLLUPS + MONTHLY_ROLLUPS
 
 

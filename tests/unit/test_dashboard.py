@@ -314,17 +314,44 @@ def test_a_county_dashboard_ranks_its_stations_and_marks_the_bottom_ones(app, cl
 
 
 def test_ranking_marks_the_bottom_tenth_and_every_station_without_use():
-    stations = [
-        type("S", (), {"id": n, "number": "", "name": f"站{n}", "region_code": "410102"})
-        for n in range(1, 21)
-    ]
-    use = {n: {"total": 100 - n} for n in range(1, 16)}  # 16..20 have none
-    rows = dashboard.ranking(stations, use)
-    assert [r.id for r in rows][:3] == [1, 2, 3]
-    assert {r.id for r in rows if r.is_bottom} == {16, 17, 18, 19, 20}
-    use = {n: {"total": 100 - n} for n in range(1, 21)}
-    rows = dashboard.ranking(stations, use)
-    assert {r.id for r in rows if r.is_bottom} == {19, 20} == set(range(21 - math.ceil(20 * 0.1), 21))
+    use = {n: 100 - n for n in range(1, 16)}  # 16..20 have none
+    ranked = dashboard.ranking(range(20, 0, -1), use)
+    assert ranked.ids[:3] == [1, 2, 3] and ranked.active == 15
+    assert {ranked.ids[i] for i in range(20) if ranked.is_bottom(i)} == {16, 17, 18, 19, 20}
+    ranked = dashboard.ranking(range(1, 21), {n: 100 - n for n in range(1, 21)})
+    assert ranked.bottom == math.ceil(20 * 0.1) == 2
+    assert {ranked.ids[i] for i in range(20) if ranked.is_bottom(i)} == {19, 20}
+
+
+def _listed_by_rows(ids, totals):
+    """What the page lists, computed the plain way: a row per station, the 末位 marked one by one,
+    the head of the ranking without 末位 rows and then the tail of the 末位 rows."""
+    rows = sorted(ids, key=lambda sid: (-totals.get(sid, 0), sid))
+    cut = math.ceil(len(rows) * dashboard.BOTTOM_SHARE)
+    marked = [(sid, not totals.get(sid, 0) or index >= len(rows) - cut) for index, sid in enumerate(rows)]
+    if len(marked) <= dashboard.STATION_ROWS:
+        return marked
+    head = [row for row in marked[: dashboard.STATION_ROWS // 2] if not row[1]]
+    bottom = [row for row in marked if row[1]]
+    return head + bottom[-(dashboard.STATION_ROWS - len(head)) :]
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_the_listed_ranking_equals_ranking_every_station_row_by_row(seed):
+    """The ranking is kept as ids only (a province has 10,000 stations); what it lists and marks
+    must equal ranking a row per station, for small and large regions, few and many without use."""
+    rng = random.Random(seed)
+    n = rng.choice([0, 1, 2, 9, 10, 11, 99, 100, 101, 150, 1000, 2345])
+    ids = rng.sample(range(1, 10 * n + 2), n)
+    unused = rng.random()
+    totals = {sid: rng.choice([1, 1, 2, 3, 50, 51]) for sid in ids if rng.random() > unused}
+    ranked = dashboard.ranking(ids, totals)
+    listed = [(ranked.ids[index], ranked.is_bottom(index)) for index in ranked.shown()]
+    assert listed == _listed_by_rows(ids, totals)
+    assert ranked.bottom == sum(1 for index in range(n) if ranked.is_bottom(index)) and ranked.active == sum(
+        1 for sid in ids if totals.get(sid)
+    )
+    assert len(listed) <= dashboard.STATION_ROWS
 
 
 def test_a_city_sees_its_counties_only_and_drills_down_to_a_station(app, client, world):
@@ -503,7 +530,7 @@ def test_whole_months_read_the_monthly_roll_ups_and_agree_with_the_daily_ones(ap
                 monthly = dashboard.build(region, period)
             finally:
                 event.remove(db.engine, "before_cursor_execute", seen)
-            assert {"usage_monthly", "kind_monthly", "resource_monthly", "user_usage_monthly"} <= set(tables)
+            assert {"station_monthly", "user_monthly", "kind_monthly", "resource_monthly"} <= set(tables)
             assert not {"usage_daily", "user_usage_daily"} & set(tables)
             with monkeypatch.context() as patch:
                 patch.setattr(dashboard.Period, "whole_months", property(lambda _self: False))
