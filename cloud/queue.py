@@ -6,7 +6,8 @@ immediate mode runs tasks inline for tests. Huey does not acknowledge tasks, so 
 mid-task loses it: every job therefore also lives in the ``processing_job`` table with a lease,
 and a periodic sweep (and every worker start) re-enqueues jobs whose lease ran out.
 
-Tasks take ids and run inside an app context (``app_task``), created once per worker process.
+Tasks take ids and run inside an app context (``app_task``): a worker's app
+(``cloud.worker.create_worker_app``, with the media pipeline), created once per worker process.
 """
 
 import functools
@@ -34,9 +35,9 @@ def worker_app():
     """The app a worker process runs tasks in (built once)."""
     global _worker_app
     if _worker_app is None:
-        from cloud import create_app
+        from cloud.worker import create_worker_app
 
-        _worker_app = create_app()
+        _worker_app = create_worker_app()
     return _worker_app
 
 

@@ -20,11 +20,11 @@ import pytest
 from hypothesis import settings as hypothesis_settings
 from sqlalchemy import select, text
 
-from cloud import create_app
 from cloud.accounts import service as accounts
 from cloud.accounts.models import Captcha, Role
 from cloud.extensions import db
 from cloud.queue import use_immediate_mode
+from cloud.worker import create_worker_app
 from config import TestConfig
 
 # Tasks run inline where they are enqueued; tests of the real worker start one themselves.
@@ -66,7 +66,8 @@ def make_app(database_url, tmp_path, **overrides):
         RATELIMIT_STORAGE_URI="memory://",
     )
     settings.update(overrides)
-    return create_app(settings)
+    # Tasks run inline (immediate mode): the test process is web and worker in one.
+    return create_worker_app(settings)
 
 
 @pytest.fixture(scope="session")

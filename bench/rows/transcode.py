@@ -97,8 +97,8 @@ def make_app(tmp):
     os.environ["KEPU_QUEUE_FILE"] = os.path.join(tmp, "queue.sqlite3")
     from flask_migrate import upgrade
 
-    from cloud import create_app
     from cloud.extensions import db
+    from cloud.worker import create_worker_app
     from config import Config
 
     settings = Config.load()
@@ -109,7 +109,7 @@ def make_app(tmp):
         KEPU_ARGON2_TIME_COST=1,
         KEPU_ARGON2_MEMORY_KIB=8192,
     )
-    app = create_app(settings)
+    app = create_worker_app(settings)
     with app.app_context():
         upgrade()
         db.session.commit()

@@ -3,6 +3,11 @@
 A job runs in a scratch directory, stores every rendition it made as new objects, then swaps them
 in with one commit: a job killed at any moment leaves either the old renditions or the new ones,
 never both and never half (objects it stored before dying are orphans the sweep removes).
+
+Web processes import this module to enqueue; only a worker runs a job. The media pipeline (and
+with it Pillow's PSD side, psd-tools, ffmpeg-python, mutagen) is therefore not imported here: a
+worker's app carries it (``cloud.worker.create_worker_app``) and ``run_job`` takes it from there,
+so a web process never loads what it never runs.
 """
 
 import glob
@@ -23,7 +28,6 @@ from cloud.files.service import get_storage, store_file
 from cloud.media.ffmpeg import MediaError, MediaRejected
 from cloud.models_base import utcnow
 from cloud.queue import app_task, huey
-from cloud.resources import pipeline
 from cloud.resources.lifecycle import State, transition
 from cloud.resources.models import AUTHORED_ROLES, JobStatus, ProcessingJob, ResourceFile, Role
 from cloud.resources.service import AfterCommit, drop_files, mark_enqueued
@@ -33,6 +37,8 @@ log = logging.getLogger(__name__)
 
 HOST = socket.gethostname()
 MAX_ATTEMPTS = 3
+#: Where a worker's app keeps the media pipeline (``app.extensions``).
+PIPELINE_EXTENSION = "kepu.pipeline"
 
 
 def this_worker():
@@ -53,6 +59,18 @@ def worker_is_dead(worker):
     return False
 
 
+def pipeline_of(app):
+    """The media pipeline a worker's app carries (``cloud.worker``); raises RuntimeError in a
+    web app, which enqueues jobs and never runs them."""
+    try:
+        return app.extensions[PIPELINE_EXTENSION]
+    except KeyError:
+        raise RuntimeError(
+            "this app has no media pipeline: processing jobs run in a worker "
+            "(cloud.worker.create_worker_app, `flask worker`)"
+        ) from None
+
+
 @app_task(retries=MAX_ATTEMPTS - 1, retry_delay=5, retry_backoff=2)
 def process_resource(job_id):
     """Run job ``job_id``; transient faults raise so Huey retries with back-off."""
@@ -60,6 +78,7 @@ def process_resource(job_id):
 
 
 def run_job(job_id):
+    run_pipeline = pipeline_of(current_app)
     job = db.session.get(ProcessingJob, job_id)
     if job is None or job.status != JobStatus.QUEUED:
         # Done already, replaced by a newer job, or running on another worker: a task delivered
@@ -107,7 +126,7 @@ def run_job(job_id):
         # Inside the try: a scratch space that cannot be made is a fault the job is retried
         # for, never a job left "running" until its lease runs out.
         workdir = tempfile.mkdtemp(prefix=f"kepu-job-{job_id}-", dir=_scratch_root())
-        result = pipeline.run(resource, workdir, progress)
+        result = run_pipeline(resource, workdir, progress)
         progress("保存", 95)
         after = _swap_renditions(resource, result)
         transition(resource, State.PROCESSED, comment="处理完成")

@@ -28,6 +28,7 @@ import mmap
 import re
 import secrets
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from sqlalchemy import select, update
@@ -43,7 +44,7 @@ from cloud.models_base import utcnow
 from cloud.resources.kinds import UPLOAD_TYPES
 from cloud.units import human_size
 from cloud.uploads.models import Upload
-from storage import ObjectNotFound, StorageError
+from storage import ObjectNotFound, SavedObject, StorageError
 from storage.base import MiB
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,9 @@ READ_SIZE = 256 * 1024
 #: What an upload's ``resource_type`` may be: a file kind or an article's picture, each with its
 #: name, file rules and size limit (cloud.resources.kinds).
 RESOURCE_TYPES = UPLOAD_TYPES
+
+#: Uploads whose running SHA-256 a process keeps between PATCHes (a few hundred bytes each).
+RUNNING_HASHES = 256
 
 _UPLOAD_ID = re.compile(r"^[0-9a-f]{32}$")
 _DIGITS = re.compile(r"^[0-9]{1,19}$")
@@ -123,6 +127,62 @@ class AppendResult:
     interrupted: bool = False
     stale_keys: list[str] = field(default_factory=list)
     purge_upload_id: str | None = None  # the upload is finished: empty its ``uploads/<id>/`` prefix
+    #: The SHA-256 of the upload's bytes up to ``offset``, to keep once this PATCH is committed.
+    running_sha256: object | None = None
+    upload_id: str | None = None
+
+
+class _RunningHashes:
+    """SHA-256 states of unfinished uploads, by upload id: ``(offset, hashlib object)``.
+
+    The final PATCH would otherwise read the whole assembled object back to learn its SHA-256
+    (1 GiB: seconds of S3 GETs, bench/README.md's S3 rows). Each PATCH that finds the state for
+    its own start offset carries a copy forward over the bytes it receives, and the state is kept
+    only after the PATCH's commit (``keep_running_hash``), so it always covers exactly the bytes
+    the row says are stored. A PATCH served by another process, or after this one forgot the
+    upload (a restart, more than RUNNING_HASHES uploads at once), finds none and the object is
+    read back as before. hashlib cannot export a state, so it lives in this process only.
+    """
+
+    def __init__(self, size):
+        self._size = size
+        self._states = OrderedDict()
+        self._lock = threading.Lock()
+
+    def start(self, upload_id, offset):
+        """A copy of the state for ``offset`` (a fresh one at 0), or None when there is none."""
+        if offset == 0:
+            return hashlib.sha256()
+        with self._lock:
+            state = self._states.get(upload_id)
+            if state is None or state[0] != offset:
+                return None
+            return state[1].copy()
+
+    def keep(self, upload_id, offset, digest):
+        with self._lock:
+            self._states[upload_id] = (offset, digest)
+            self._states.move_to_end(upload_id)
+            while len(self._states) > self._size:
+                self._states.popitem(last=False)
+
+    def forget(self, upload_id):
+        with self._lock:
+            self._states.pop(upload_id, None)
+
+
+_running = _RunningHashes(RUNNING_HASHES)
+
+
+def keep_running_hash(result):
+    """After the PATCH's commit: keep its SHA-256 state for the next PATCH, or drop a finished
+    upload's."""
+    if result.upload_id is None:
+        return
+    if result.completed:
+        _running.forget(result.upload_id)
+    elif result.running_sha256 is not None:
+        _running.keep(result.upload_id, result.offset, result.running_sha256)
 
 
 # -- headers ----------------------------------------------------------------------------------
@@ -452,6 +512,7 @@ class _Append:
         self.in_flight = None  # _PartInFlight
         self.filled = 0
         self.received = 0
+        self.running = _running.start(upload.id, upload.offset)  # None: read the object back
 
     # The body ---------------------------------------------------------------------------------
 
@@ -526,6 +587,8 @@ class _Append:
                 return False  # the whole body: a chunk smaller than what the upload has left
             if digest is not None:
                 digest.update(room[:count])
+            if self.running is not None:
+                self.running.update(room[:count])
             self.filled += count
             self.received += count
         # Everything the upload lacked has come; a body without Content-Length (chunked) could
@@ -612,7 +675,12 @@ class _Append:
             if self.filled:
                 self._flush_part()
             self.storage.complete_multipart(self.upload.key, self.multipart_id, self.parts)
-            saved = self.storage.hash_object(self.upload.key)
+            if self.running is not None:
+                # The SHA-256 of every byte the row counts, in order: only the size is asked.
+                size = self.storage.size(self.upload.key)
+                saved = SavedObject(self.upload.key, size, self.running.hexdigest())
+            else:
+                saved = self.storage.hash_object(self.upload.key)
         if saved.size != self.upload.length:
             raise StorageError(
                 f"upload {self.upload.id} assembled to {saved.size} bytes, not {self.upload.length}"
@@ -686,6 +754,8 @@ class _Append:
             offset=self.start + self.received,
             interrupted=interrupted,
             stale_keys=[old_tail] if old_tail else [],
+            running_sha256=self.running,
+            upload_id=self.upload.id,
         )
 
     def _commit_completion(self, saved):
@@ -703,7 +773,7 @@ class _Append:
         )
         db.session.expire(self.upload)
         log.info("upload %s complete: %d bytes, sha256 %s", upload_id, saved.size, saved.sha256)
-        return AppendResult(offset=saved.size, completed=True, purge_upload_id=upload_id)
+        return AppendResult(offset=saved.size, completed=True, purge_upload_id=upload_id, upload_id=upload_id)
 
     def _raise_if_moved(self, always=False):
         current = db.session.scalar(select(Upload.offset).where(Upload.id == self.upload.id))

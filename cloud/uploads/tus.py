@@ -162,6 +162,7 @@ def patch_upload(upload_id):
         checksum=service.parse_checksum(request.headers.get("Upload-Checksum")),
     )
     db.session.commit()
+    service.keep_running_hash(result)
     service.remove_objects(result)
     return "", 204, {"Upload-Offset": str(result.offset)}
 

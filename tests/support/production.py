@@ -319,7 +319,7 @@ class ProductionProfile:
 
     def app(self, **overrides):
         """An app in this (test) process on the profile's database, S3, Redis, index and secret."""
-        from cloud import create_app
+        from cloud.worker import create_worker_app
         from config import Config
 
         settings = Config.load()
@@ -331,7 +331,7 @@ class ProductionProfile:
             **{k: v for k, v in shared.items() if k not in {"KEPU_DATABASE_URL", "KEPU_SECRET_KEY"}},
         )
         settings.update(overrides)
-        app = create_app(settings)
+        app = create_worker_app(settings)
         self._apps.append(app)
         return app
 

@@ -3,6 +3,7 @@
 import base64
 import hashlib
 import io
+import itertools
 import random
 import threading
 from datetime import timedelta
@@ -14,6 +15,7 @@ from cloud.extensions import db
 from cloud.files.models import StoredFile
 from cloud.files.service import get_storage
 from cloud.models_base import utcnow
+from cloud.uploads import service
 from cloud.uploads.models import Upload
 from cloud.uploads.service import PART_SIZE
 from storage import StorageError
@@ -633,3 +635,56 @@ def test_every_route_is_in_the_openapi_document(client):
     assert set(paths["/uploads/"]) == {"post"}
     assert set(paths["/uploads/{upload_id}"]) == {"patch", "delete", "post"}
     assert paths["/uploads/"]["post"]["tags"] == ["uploads"]
+
+
+def test_the_final_patch_records_the_sha256_of_the_bytes_received_without_reading_them_back(
+    app, client, uploader, new_upload, monkeypatch
+):
+    data = source(3 * PART_SIZE + 99)
+    url = new_upload(len(data))
+    with app.app_context():
+        storage = get_storage()
+
+    def no_read_back(key):
+        raise AssertionError(f"{key} was read back to hash it")
+
+    monkeypatch.setattr(storage, "hash_object", no_read_back)
+    cuts = [0, PART_SIZE + 5, 2 * PART_SIZE, len(data)]  # a tail, then whole parts, then the rest
+    for start, end in itertools.pairwise(cuts):
+        assert patch(client, url, uploader, start, data[start:end]).status_code == 204
+    stored = finished_file(app, url)
+    assert (stored.sha256, stored.size) == (hashlib.sha256(data).hexdigest(), len(data))
+    assert stored_bytes(app, stored.key) == data
+
+
+def test_an_upload_this_process_has_no_hash_for_is_read_back(app, client, uploader, new_upload):
+    # As when the PATCHes before the last one went to another web process.
+    data = source(2 * PART_SIZE + 7)
+    url = new_upload(len(data))
+    assert patch(client, url, uploader, 0, data[:PART_SIZE]).status_code == 204
+    service._running.forget(url.rsplit("/", 1)[-1])
+    assert patch(client, url, uploader, PART_SIZE, data[PART_SIZE:]).status_code == 204
+    assert finished_file(app, url).sha256 == hashlib.sha256(data).hexdigest()
+
+
+def test_a_patch_whose_commit_failed_leaves_no_hash_to_continue_from(
+    app, client, uploader, new_upload, monkeypatch
+):
+    data = source(3 * PART_SIZE)
+    url = new_upload(len(data))
+    upload_id = url.rsplit("/", 1)[-1]
+    assert patch(client, url, uploader, 0, data[:PART_SIZE]).status_code == 204
+
+    def database_gone():
+        raise RuntimeError("the database went away")
+
+    # Other bytes for the next part, and the commit fails: the row stays at PART_SIZE.
+    with monkeypatch.context() as patched:
+        patched.setattr(db.session, "commit", database_gone)
+        wrong = source(PART_SIZE, seed=8)
+        assert patch(client, url, uploader, PART_SIZE, wrong).status_code == 500
+    assert offset_of(client, url, uploader) == PART_SIZE
+    # A state for 2 × PART_SIZE would cover bytes the row never took.
+    assert service._running.start(upload_id, 2 * PART_SIZE) is None
+    assert patch(client, url, uploader, PART_SIZE, data[PART_SIZE:]).status_code == 204
+    assert finished_file(app, url).sha256 == hashlib.sha256(data).hexdigest()
