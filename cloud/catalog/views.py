@@ -6,9 +6,9 @@ import zipfile
 from flask import Response, current_app, render_template, request
 from flask_login import current_user, login_required
 
-from cloud.catalog import bp, downloads, service
+from cloud.catalog import bp, downloads, pagecache, service
 from cloud.errors import DomainError
-from cloud.extensions import db
+from cloud.extensions import db, limiter
 from cloud.files.service import get_storage
 from cloud.files.serving import send_stored_file
 from cloud.media.html import article_document
@@ -19,13 +19,22 @@ TABS = [("", "全部"), *KIND_LABELS.items()]
 
 
 @bp.get("/resources")
+@limiter.exempt  # no limit applies; checking that costs a tenth of a page
 def index():
-    user = current_user.user if current_user.is_authenticated else None
+    key = pagecache.anonymous_key()
+    kept_pages = pagecache.cache() if key is not None else None
+    # Read before the search: a page rendered after a change is never kept under an older version.
+    version = pagecache.current_version() if kept_pages else None
     error = None
     try:
         params = service.parse_params(request.args)
     except DomainError as exc:
         params, error = service.SearchParams(), exc.message
+    if version is not None:
+        kept = kept_pages.get(key, version)
+        if kept is not None:
+            service.log_search(params, kept)
+            return kept.html
     page = service.search(params)
     html = render_template(
         "catalog/index.html",
@@ -38,8 +47,9 @@ def index():
         truncated_notice=service.TRUNCATED_NOTICE,
         popular=service.suggested_queries() if not page.total else [],
     )
-    service.log_search(params, page, user)  # after rendering: a commit expires the rows shown
-    db.session.commit()
+    if version is not None:
+        kept_pages.put(key, version, html, page.total, page.indexed)
+    service.log_search(params, page, current_user.user if current_user.is_authenticated else None)
     return html
 
 
