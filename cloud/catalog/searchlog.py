@@ -23,6 +23,7 @@ import threading
 
 from flask import current_app
 from sqlalchemy import insert
+from sqlalchemy.exc import IntegrityError
 
 from cloud.catalog.models import SearchLog
 from cloud.extensions import db
@@ -74,14 +75,20 @@ class SearchLogBuffer:
         if not rows:
             return 0
         try:
-            with self.app.app_context(), db.engine.begin() as connection:
-                connection.execute(insert(SearchLog), rows)
+            try:
+                self._insert(rows)
+            except IntegrityError:  # a user deleted since their search: keep the search, not the user
+                self._insert([{**row, "user_id": None} for row in rows])
         except Exception:
             log.exception("could not write %d search-log row(s); kept for the next batch", len(rows))
             with self._lock:
                 self._rows = (rows + self._rows)[-MAX_KEPT:]
             return 0
         return len(rows)
+
+    def _insert(self, rows):
+        with self.app.app_context(), db.engine.begin() as connection:
+            connection.execute(insert(SearchLog), rows)
 
     def _start_thread(self):
         """Called with the lock held, once per process."""
