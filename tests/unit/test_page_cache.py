@@ -59,7 +59,8 @@ def test_a_withdrawn_resource_leaves_the_kept_page_when_the_withdrawal_commits(a
         db.session.commit()
         assert tasks.open_index().search("防溺水").total == 2
     html = client.get(URL).get_data(as_text=True)
-    assert "共找到 1 个资源" in html and "宣传挂图" not in html and "安全知识" in html  # titles: <em>防溺水</em>…
+    # (The titles read <em>防溺水</em>…)
+    assert "共找到 1 个资源" in html and "宣传挂图" not in html and "安全知识" in html
     api = client.get("/api/v1/search?q=防溺水").get_json()
     assert [item["id"] for item in api["items"]] == [kept]
 
