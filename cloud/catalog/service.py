@@ -1,14 +1,15 @@
 """The resource center: searching, showing and handing out published resources."""
 
+import functools
 import re
 import time
 from collections import namedtuple
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from flask import current_app
+from flask import current_app, url_for
 from markupsafe import escape
-from sqlalchemy import and_, bindparam, exists, func, select, update
+from sqlalchemy import and_, bindparam, exists, func, or_, select, update
 
 from cloud.catalog import pagecache, searchlog, usage
 from cloud.catalog.models import DownloadEvent, PendingIndexUpdate, SearchLog, SearchTerm, SearchTermStatus
@@ -224,46 +225,73 @@ class Listed:
         return self.files.get(role)
 
 
+class ListingUrls:
+    """The detail-page and media URLs of listed resources (the results page, the API), built
+    from one ``url_for`` per request: one per link cost about a millisecond of a 20-result page
+    (profiled). The paths are ``catalog.detail``'s and ``catalog.media``'s (tests compare them)."""
+
+    def __init__(self):
+        self._base = url_for("catalog.index")
+
+    def detail(self, resource_id):
+        return f"{self._base}/{resource_id}"
+
+    def media(self, resource_id, file_id):
+        return f"{self._base}/{resource_id}/media/{file_id}"
+
+
 LISTED_ROLES = {Role.THUMBNAIL, *(role for roles in DOWNLOADS.values() for role in roles.values())}
-_IDS = bindparam("ids", expanding=True)
 _RESOURCE_COLUMNS = ("id", "kind", "title", "summary", "channel", "tags")
 _FILE_COLUMNS = ("id", "role", "mime_type", *ResourceFile.FACT_COLUMNS)
-_LISTED_FILES = (
-    select(
-        ResourceFile.resource_id, *(getattr(ResourceFile, name) for name in _FILE_COLUMNS), StoredFile.size
-    )
-    .join(StoredFile, ResourceFile.stored_file_id == StoredFile.id)
-    .where(ResourceFile.role.in_(LISTED_ROLES))
-    .subquery("listed_file")
-)
-# Built once: constructing a statement costs about as much as running it. One query for the
-# resources and their listed files (a row per file, or one row without a file): the columns come
-# in the order of Listed's fields, then the state (to leave out what is no longer published),
-# then the file's. Run on the session's connection: the ORM adds nothing to plain columns.
-_LISTED = (
-    select(
-        *(getattr(Resource, name) for name in _RESOURCE_COLUMNS),
-        Institution.name,
-        Resource.published_at,
-        Resource.download_count,
-        Resource.state,
-        *(_LISTED_FILES.c[name] for name in (*_FILE_COLUMNS, "size")),
-    )
-    .join(Institution, Resource.institution_id == Institution.id)
-    .outerjoin(_LISTED_FILES, _LISTED_FILES.c.resource_id == Resource.id)
-    .where(Resource.id.in_(_IDS))
-    .order_by(Resource.id, _LISTED_FILES.c.id)
-)
 _LISTED_WIDTH = len(_RESOURCE_COLUMNS) + 3  # Listed's fields before ``files``
 ListedFile = namedtuple("ListedFile", [*_FILE_COLUMNS, "size"])
 
 
+@functools.lru_cache(maxsize=128)
+def _listed_statement(count):
+    """The query of ``listed_rows`` for ``count`` ids, built once per count.
+
+    One query for the resources and their listed files (a row per file, or one row without a
+    file): the columns come in the order of Listed's fields, then the state (to leave out what is
+    no longer published), then the file's. Plain bound parameters, not expanding ``IN``s: those
+    make SQLAlchemy render the SQL text again on every run (profiled: more than running it).
+    """
+    roles = or_(*(ResourceFile.role == role.value for role in sorted(LISTED_ROLES)))
+    files = (
+        select(
+            ResourceFile.resource_id,
+            *(getattr(ResourceFile, name) for name in _FILE_COLUMNS),
+            StoredFile.size,
+        )
+        .join(StoredFile, ResourceFile.stored_file_id == StoredFile.id)
+        .where(roles)
+        .subquery("listed_file")
+    )
+    return (
+        select(
+            *(getattr(Resource, name) for name in _RESOURCE_COLUMNS),
+            Institution.name,
+            Resource.published_at,
+            Resource.download_count,
+            Resource.state,
+            *(files.c[name] for name in (*_FILE_COLUMNS, "size")),
+        )
+        .join(Institution, Resource.institution_id == Institution.id)
+        .outerjoin(files, files.c.resource_id == Resource.id)
+        .where(Resource.id.in_([bindparam(f"id_{number}") for number in range(count)]))
+        .order_by(Resource.id, files.c.id)
+    )
+
+
 def listed_rows(ids):
-    """``Listed`` for the published resources among ``ids``, in one plain query: building 20
-    ORM rows with their institution and files cost a results page several times more (profiled
-    by hand; bench/search_bench.py --http shows the page's latency)."""
+    """``Listed`` for the published resources among ``ids``, in one plain query on the session's
+    connection (the ORM adds nothing to plain columns): building 20 ORM rows with their
+    institution and files cost a results page several times more (profiled by hand;
+    bench/search_bench.py --http shows the page's latency)."""
     found = {}
-    for row in db.session.connection().execute(_LISTED, {"ids": ids}):
+    statement = _listed_statement(len(ids))
+    params = {f"id_{number}": resource_id for number, resource_id in enumerate(ids)}
+    for row in db.session.connection().execute(statement, params):
         if not is_visible_to_stations(row):
             continue
         listed = found.get(row.id)

@@ -6,9 +6,9 @@ import zipfile
 from flask import Response, current_app, render_template, request
 from flask_login import current_user, login_required
 
-from cloud.catalog import bp, downloads, pagecache, service
+from cloud.catalog import bp, downloads, pagecache, service, unlimited
 from cloud.errors import DomainError
-from cloud.extensions import db, limiter
+from cloud.extensions import db
 from cloud.files.service import get_storage
 from cloud.files.serving import send_stored_file
 from cloud.media.html import article_document
@@ -19,7 +19,7 @@ TABS = [("", "全部"), *KIND_LABELS.items()]
 
 
 @bp.get("/resources")
-@limiter.exempt  # no limit applies; checking that costs a tenth of a page
+@unlimited
 def index():
     key = pagecache.anonymous_key()
     kept_pages = pagecache.cache() if key is not None else None
@@ -46,6 +46,7 @@ def index():
         error=error,
         truncated_notice=service.TRUNCATED_NOTICE,
         popular=service.suggested_queries() if not page.total else [],
+        urls=service.ListingUrls(),
     )
     if version is not None:
         kept_pages.put(key, version, html, page.total, page.indexed)

@@ -5,8 +5,10 @@ withdrawal and index update raises in its own transaction."""
 import time
 
 import pytest
+from flask import url_for
 from sqlalchemy import select
 
+from cloud import catalog
 from cloud.accounts.models import User
 from cloud.catalog import pagecache, searchlog, service, tasks
 from cloud.catalog.models import SearchLog
@@ -116,3 +118,16 @@ def test_the_cache_can_be_turned_off(app, client, owner_id):
     client.get(URL)
     with app.test_request_context():
         assert pagecache.cache() is None
+
+
+def test_listing_urls_are_the_routes_urls(app):
+    with app.test_request_context("/resources", base_url="http://localhost/kepu"):
+        urls = service.ListingUrls()
+        assert urls.detail(42) == url_for("catalog.detail", resource_id=42) == "/kepu/resources/42"
+        assert urls.media(42, 7) == url_for("catalog.media", resource_id=42, file_id=7)
+
+
+def test_only_the_views_marked_unlimited_skip_the_rate_limiter(app):
+    for path, skipped in (("/api/v1/search", True), ("/resources", True), ("/account/login", False)):
+        with app.test_request_context(path):
+            assert catalog._skip_unlimited() is skipped, path
