@@ -115,6 +115,14 @@ class Config:
     # Downloads change counts in the database only; the worker folds the changed counts into the
     # search index (the 下载最多 sort) every this many minutes (a divisor of 60).
     KEPU_INDEX_DOWNLOADS_MINUTES = _env_int("KEPU_INDEX_DOWNLOADS_MINUTES", 5)
+    # Searches are logged (热门搜索, 无结果搜索) in batches: each web process writes the searches it
+    # served every this many seconds, or as soon as this many wait (cloud/catalog/searchlog.py).
+    KEPU_SEARCH_LOG_SECONDS = _env_int("KEPU_SEARCH_LOG_SECONDS", 5)
+    KEPU_SEARCH_LOG_BATCH = _env_int("KEPU_SEARCH_LOG_BATCH", 200)
+    # Each web process keeps the resource-center page it rendered for visitors without a session,
+    # per query string, for at most this many seconds (0: never); a publication or withdrawal
+    # drops it at once (cloud/catalog/pagecache.py). The limit bounds how old a download count shown is.
+    KEPU_PAGE_CACHE_SECONDS = _env_int("KEPU_PAGE_CACHE_SECONDS", 30)
 
     # Processing jobs: how long a worker may stay silent before its job is given to another,
     # and where jobs keep their scratch files (the system temp directory by default).
@@ -166,6 +174,7 @@ class TestConfig(Config):
     KEPU_ARGON2_TIME_COST = 1
     KEPU_ARGON2_MEMORY_KIB = 8192
     KEPU_REDIS_URL = None
+    KEPU_SEARCH_LOG_SECONDS = 0  # no writer thread: the log is written when read (searchlog.flush)
     KEPU_LOGIN_RATE_LIMIT = "1000 per minute"
     KEPU_LOGIN_ACCOUNT_RATE_LIMIT = "1000 per minute"
     KEPU_CAPTCHA_RATE_LIMIT = "1000 per minute"

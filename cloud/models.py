@@ -2,7 +2,7 @@
 
 from cloud.accounts.models import AuthSession, Captcha, RateLimitHit, SmsMessage, User, UserRole
 from cloud.audit.models import AuditEntry
-from cloud.catalog.models import DownloadEvent, PendingIndexUpdate, SearchLog, SearchTerm
+from cloud.catalog.models import CatalogVersion, DownloadEvent, PendingIndexUpdate, SearchLog, SearchTerm
 from cloud.files.models import StoredFile
 from cloud.institutions.models import Institution, InstitutionInvite
 from cloud.messages.models import Message
@@ -40,6 +40,7 @@ __all__ = [
     "AuditEntry",
     "AuthSession",
     "Captcha",
+    "CatalogVersion",
     "DownloadEvent",
     "FieldCheck",
     "Institution",

@@ -4,8 +4,7 @@ from flask import jsonify, request
 
 from cloud.api.blueprint import api_blueprint, api_user
 from cloud.api.openapi import operation
-from cloud.catalog import downloads, service
-from cloud.extensions import db
+from cloud.catalog import downloads, service, unlimited
 from cloud.resources.schema import PUBLISHED_SCHEMA, published_json
 
 bp = api_blueprint("catalog")
@@ -57,17 +56,18 @@ SEARCH_RESPONSE = {
     parameters=SEARCH_PARAMS,
     response=SEARCH_RESPONSE,
 )
+@unlimited
 def search():
     user = api_user(required=False)
     params = service.parse_params(request.args)
     page = service.search(params)
     items = []
+    urls = service.ListingUrls()
     for resource, hit in page.items:
-        item = published_json(resource)
+        item = published_json(resource, urls)
         item.update(title_html=hit.title_html, summary_html=hit.summary_html, score=hit.score)
         items.append(item)
-    service.log_search(params, page, user)  # after reading the rows: a commit expires them
-    db.session.commit()
+    service.log_search(params, page, user)
     return jsonify(
         {
             "total": page.total,

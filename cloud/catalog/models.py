@@ -97,3 +97,18 @@ class PendingIndexUpdate(db.Model):
 
     def __repr__(self):
         return f"<PendingIndexUpdate {self.resource_id}>"
+
+
+class CatalogVersion(db.Model):
+    """One row (id 1) whose ``version`` goes up with every change of what the resource center
+    lists: in the transaction that publishes, withdraws or re-indexes a resource, and in the
+    worker's once the index has taken a change in (``pagecache.bump``). Pages cached for
+    anonymous visitors are kept only while it stays the same."""
+
+    __tablename__ = "catalog_version"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version: Mapped[int] = mapped_column(default=0)
+
+    def __repr__(self):
+        return f"<CatalogVersion {self.version}>"

@@ -1,15 +1,17 @@
 """The resource center: searching, showing and handing out published resources."""
 
+import functools
 import re
 import time
+from collections import namedtuple
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from flask import current_app
+from flask import current_app, url_for
 from markupsafe import escape
-from sqlalchemy import and_, bindparam, exists, func, insert, select, update
+from sqlalchemy import and_, bindparam, exists, func, or_, select, update
 
-from cloud.catalog import usage
+from cloud.catalog import pagecache, searchlog, usage
 from cloud.catalog.models import DownloadEvent, PendingIndexUpdate, SearchLog, SearchTerm, SearchTermStatus
 from cloud.catalog.tasks import open_index
 from cloud.errors import NotFound, ValidationFailed
@@ -223,54 +225,91 @@ class Listed:
         return self.files.get(role)
 
 
+class ListingUrls:
+    """The detail-page and media URLs of listed resources (the results page, the API), built
+    from one ``url_for`` per request: one per link cost about a millisecond of a 20-result page
+    (profiled). The paths are ``catalog.detail``'s and ``catalog.media``'s (tests compare them)."""
+
+    def __init__(self):
+        self._base = url_for("catalog.index")
+
+    def detail(self, resource_id):
+        return f"{self._base}/{resource_id}"
+
+    def media(self, resource_id, file_id):
+        return f"{self._base}/{resource_id}/media/{file_id}"
+
+
 LISTED_ROLES = {Role.THUMBNAIL, *(role for roles in DOWNLOADS.values() for role in roles.values())}
-_IDS = bindparam("ids", expanding=True)
-# Built once: constructing a statement costs about as much as running it. The columns come in the
-# order of Listed's fields (then the state, to leave out what is no longer published).
-_LISTED = (
-    select(
-        *(getattr(Resource, name) for name in ("id", "kind", "title", "summary", "channel", "tags")),
-        Institution.name,
-        *(getattr(Resource, name) for name in ("published_at", "download_count", "state")),
+_RESOURCE_COLUMNS = ("id", "kind", "title", "summary", "channel", "tags")
+_FILE_COLUMNS = ("id", "role", "mime_type", *ResourceFile.FACT_COLUMNS)
+_LISTED_WIDTH = len(_RESOURCE_COLUMNS) + 3  # Listed's fields before ``files``
+ListedFile = namedtuple("ListedFile", [*_FILE_COLUMNS, "size"])
+
+
+@functools.lru_cache(maxsize=128)
+def _listed_statement(count):
+    """The query of ``listed_rows`` for ``count`` ids, built once per count.
+
+    One query for the resources and their listed files (a row per file, or one row without a
+    file): the columns come in the order of Listed's fields, then the state (to leave out what is
+    no longer published), then the file's. Plain bound parameters, not expanding ``IN``s: those
+    make SQLAlchemy render the SQL text again on every run (profiled: more than running it).
+    """
+    roles = or_(*(ResourceFile.role == role.value for role in sorted(LISTED_ROLES)))
+    files = (
+        select(
+            ResourceFile.resource_id,
+            *(getattr(ResourceFile, name) for name in _FILE_COLUMNS),
+            StoredFile.size,
+        )
+        .join(StoredFile, ResourceFile.stored_file_id == StoredFile.id)
+        .where(roles)
+        .subquery("listed_file")
     )
-    .join(Institution, Resource.institution_id == Institution.id)
-    .where(Resource.id.in_(_IDS))
-)
-_LISTED_FILES = (
-    select(
-        *(getattr(ResourceFile, name) for name in ("resource_id", "id", "role", "mime_type")),
-        *(getattr(ResourceFile, name) for name in ResourceFile.FACT_COLUMNS),
-        StoredFile.size,
+    return (
+        select(
+            *(getattr(Resource, name) for name in _RESOURCE_COLUMNS),
+            Institution.name,
+            Resource.published_at,
+            Resource.download_count,
+            Resource.state,
+            *(files.c[name] for name in (*_FILE_COLUMNS, "size")),
+        )
+        .join(Institution, Resource.institution_id == Institution.id)
+        .outerjoin(files, files.c.resource_id == Resource.id)
+        .where(Resource.id.in_([bindparam(f"id_{number}") for number in range(count)]))
+        .order_by(Resource.id, files.c.id)
     )
-    .join(StoredFile, ResourceFile.stored_file_id == StoredFile.id)
-    .where(ResourceFile.resource_id.in_(_IDS), ResourceFile.role.in_(LISTED_ROLES))
-    .order_by(ResourceFile.id)
-)
 
 
 def listed_rows(ids):
-    """``Listed`` for the published resources among ``ids``, in two plain queries: building 20
-    ORM rows with their institution and files cost a results page several times more (profiled
-    by hand; bench/search_bench.py --http shows the page's latency)."""
-    files = {}
-    for row in db.session.execute(_LISTED_FILES, {"ids": ids}):
-        files.setdefault(row.resource_id, {}).setdefault(row.role, row)  # the first, like file()
-    return {
-        row.id: Listed(*row[:-1], files.get(row.id, {}))
-        for row in db.session.execute(_LISTED, {"ids": ids})
-        if is_visible_to_stations(row)
-    }
+    """``Listed`` for the published resources among ``ids``, in one plain query on the session's
+    connection (the ORM adds nothing to plain columns): building 20 ORM rows with their
+    institution and files cost a results page several times more (profiled by hand;
+    bench/search_bench.py --http shows the page's latency)."""
+    found = {}
+    statement = _listed_statement(len(ids))
+    params = {f"id_{number}": resource_id for number, resource_id in enumerate(ids)}
+    for row in db.session.connection().execute(statement, params):
+        if not is_visible_to_stations(row):
+            continue
+        listed = found.get(row.id)
+        if listed is None:
+            listed = found[row.id] = Listed(*row[:_LISTED_WIDTH], {})
+        if row[_LISTED_WIDTH + 1] is not None:  # the file's id: the resource has this file
+            rf = ListedFile(*row[_LISTED_WIDTH + 1 :])
+            listed.files.setdefault(rf.role, rf)  # the first, like Resource.file()
+    return found
 
 
 def log_search(params, page, user=None):
     """Record a search for the admins' lists (the first page of a typed query, when there was an
-    index to search: a missing index is no news about what stations look for). Called once
-    the page is rendered: the insert then starts the write transaction just before its commit,
-    so concurrent searches do not wait for each other's rendering (SQLite has one writer)."""
+    index to search: a missing index is no news about what stations look for). The row is kept
+    in this process's buffer and written with the next batch (``searchlog``): no database work
+    on the request's path."""
     if params.q and params.page == 1 and page.indexed:
-        # A plain INSERT: the ORM's unit of work costs more than the statement itself here.
-        user_id = getattr(user, "id", None)
-        db.session.execute(insert(SearchLog).values(query=params.q, result_count=page.total, user_id=user_id))
+        searchlog.record(params.q, page.total, getattr(user, "id", None))
 
 
 def related(resource, limit=6):
@@ -299,6 +338,7 @@ def popular_queries(days=30, limit=20, zero_only=False, *, suggestable=False):
     Terms the admins blocked are never listed. ``suggestable``: only what may be offered to
     everyone as 大家都在搜 — searches that found something, and no term the admins hid.
     """
+    searchlog.flush()  # this process's searches not written yet
     since = utcnow() - timedelta(days=days)
     stmt = select(SearchLog.query, func.count()).where(SearchLog.created_at > since)
     if zero_only:
@@ -411,7 +451,7 @@ def record_download(user, resource, rf, rendition):
 
 def record_view(user, resource):
     """Announce that ``user`` (logged in) opened the detail page of ``resource`` (statistics
-    decides what counts). Called after the page is rendered, like ``log_search``."""
+    decides what counts). Called after the page is rendered."""
     usage.announce("view", user=user, resource=resource, counted=None, at=utcnow())
     db.session.flush()
 
@@ -427,6 +467,7 @@ def note_index_change(resource_id):
     recovery sweep (``recover_index_updates``) finds the row and enqueues it again.
     """
     db.session.add(PendingIndexUpdate(resource_id=resource_id))
+    pagecache.bump()  # kept resource-center pages go with this commit
 
 
 def reindex_later(resource_id):

@@ -18,6 +18,7 @@ from flask import current_app, has_app_context
 from huey import crontab
 from sqlalchemy import delete, func, select, update
 
+from cloud.catalog import pagecache
 from cloud.catalog.models import PendingIndexUpdate
 from cloud.extensions import db
 from cloud.models_base import utcnow
@@ -91,6 +92,7 @@ def update_index(resource_id):
                 PendingIndexUpdate.resource_id == resource_id, PendingIndexUpdate.id <= covered
             )
         )
+    pagecache.bump()  # the index has the change: pages kept before it are stale
     db.session.commit()
 
 
@@ -153,6 +155,7 @@ def fold_download_counts(batch=FOLD_BATCH):
             for doc in docs:
                 writer.upsert(doc)
         _note_indexed_counts({doc["id"]: doc["downloads"] for doc in docs})
+        pagecache.bump()  # 下载最多 orders by the counts just written
         db.session.commit()
         folded += len(docs)
     return folded

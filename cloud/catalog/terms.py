@@ -11,6 +11,7 @@ from datetime import timedelta
 from sqlalchemy import case, delete, func, select
 
 from cloud.accounts.models import Role
+from cloud.catalog import searchlog
 from cloud.catalog.models import SearchLog, SearchTerm, SearchTermStatus
 from cloud.errors import NotFound, ValidationFailed
 from cloud.extensions import db
@@ -56,6 +57,7 @@ def recent_terms(days=30, limit=50):
     """The most searched queries of ``days`` for the admins' page: ``(query, searches, found,
     status)``, ``found`` the searches among them that found something, ``status`` None or the
     decision. Blocked terms are listed too (the page is where they are allowed again)."""
+    searchlog.flush()  # this process's searches not written yet
     since = utcnow() - timedelta(days=days)
     found = func.sum(case((SearchLog.result_count > 0, 1), else_=0))
     rows = db.session.execute(

@@ -6,7 +6,7 @@ import zipfile
 from flask import Response, current_app, render_template, request
 from flask_login import current_user, login_required
 
-from cloud.catalog import bp, downloads, service
+from cloud.catalog import bp, downloads, pagecache, service, unlimited
 from cloud.errors import DomainError
 from cloud.extensions import db
 from cloud.files.service import get_storage
@@ -19,13 +19,22 @@ TABS = [("", "全部"), *KIND_LABELS.items()]
 
 
 @bp.get("/resources")
+@unlimited
 def index():
-    user = current_user.user if current_user.is_authenticated else None
+    key = pagecache.anonymous_key()
+    kept_pages = pagecache.cache() if key is not None else None
+    # Read before the search: a page rendered after a change is never kept under an older version.
+    version = pagecache.current_version() if kept_pages else None
     error = None
     try:
         params = service.parse_params(request.args)
     except DomainError as exc:
         params, error = service.SearchParams(), exc.message
+    if version is not None:
+        kept = kept_pages.get(key, version)
+        if kept is not None:
+            service.log_search(params, kept)
+            return kept.html
     page = service.search(params)
     html = render_template(
         "catalog/index.html",
@@ -37,9 +46,11 @@ def index():
         error=error,
         truncated_notice=service.TRUNCATED_NOTICE,
         popular=service.suggested_queries() if not page.total else [],
+        urls=service.ListingUrls(),
     )
-    service.log_search(params, page, user)  # after rendering: a commit expires the rows shown
-    db.session.commit()
+    if version is not None:
+        kept_pages.put(key, version, html, page.total, page.indexed)
+    service.log_search(params, page, current_user.user if current_user.is_authenticated else None)
     return html
 
 

@@ -225,9 +225,10 @@ PUBLISHED_SCHEMA = _object(
 )
 
 
-def published_json(resource):
+def published_json(resource, urls=None):
     """The station's view of a published resource (a ``Resource``, or the ``catalog.service.Listed``
-    of a search result, which answers the same attributes)."""
+    of a search result, which answers the same attributes). ``urls``: a
+    ``catalog.service.ListingUrls`` for a list of them (one ``url_for`` per request, not per link)."""
     from cloud.catalog.service import DOWNLOADS
 
     data = {
@@ -241,13 +242,17 @@ def published_json(resource):
         "institution": resource.institution_name,
         "published_at": resource.published_at.isoformat() if resource.published_at else None,
         "downloads": resource.download_count,
-        "page_url": url_for("catalog.detail", resource_id=resource.id),
+        "page_url": urls.detail(resource.id) if urls else url_for("catalog.detail", resource_id=resource.id),
         "thumbnail_url": None,
         "renditions": {},
     }
     thumb = resource.file("thumbnail")
     if thumb is not None:
-        data["thumbnail_url"] = url_for("catalog.media", resource_id=resource.id, file_id=thumb.id)
+        data["thumbnail_url"] = (
+            urls.media(resource.id, thumb.id)
+            if urls
+            else url_for("catalog.media", resource_id=resource.id, file_id=thumb.id)
+        )
     for rendition, role in DOWNLOADS.get(resource.kind, {}).items():
         rf = resource.file(role)
         if rf is not None:

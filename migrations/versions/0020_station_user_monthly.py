@@ -1,7 +1,7 @@
 """station and user monthly roll-ups (all kinds of event together) and the share-visit index
 
 Revision ID: 0020_station_user_monthly
-Revises: 0017_notices
+Revises: 0018_catalog_version
 
 A province's dashboard ranks 10,000 stations and counts tens of thousands of informants: these
 roll-ups hold one row per station (or user) and month instead of one per kind of event. They are
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = "0020_station_user_monthly"
-down_revision = "0017_notices"
+down_revision = "0018_catalog_version"
 branch_labels = None
 depends_on = None
 
