@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from sqlalchemy import and_, case, func, select, true
+from sqlalchemy import and_, case, func, literal_column, select, true, union_all
 
 from cloud.accounts.models import Role, User, UserRole
 from cloud.errors import NotFound, ValidationFailed
@@ -351,22 +351,27 @@ class InformantUse:
 def informant_use(prefix, period, width, limit=TOP_INFORMANTS):
     """The informants with use toward the region in the period, counted in the database (a
     province has tens of thousands of informants: only the counts per child region and the top
-    of the ranking come back): one scan for the (informant, child region) pairs, each checked
-    once after grouping, not once per roll-up row, and one for the top of the share visits."""
+    of the ranking come back): one statement finds the (informant, child region) pairs once and
+    counts them per child and in all, one reads the top of the share visits from their index."""
     used = _grain(period, UserUsageDaily, UserMonthly)
     pairs = (
         select(
             used.user_id.label("user_id"),
             func.coalesce(func.substr(used.region_code, 1, width), "").label("child"),
         )
-        .where(_period(used, period), in_region(used.region_code, prefix))
+        .where(_period(used, period), in_region(used.region_code, prefix), _is_informant(used.user_id))
         .distinct()
-        .subquery()
+        .cte("informant_pairs")
     )
-    per_child, active = {}, set()
-    for user_id, child in _rows(select(pairs.c.user_id, pairs.c.child).where(_is_informant(pairs.c.user_id))):
-        per_child[child] = per_child.get(child, 0) + 1
-        active.add(user_id)
+    # One statement: the pairs are found once, then counted per child and in all (a NULL child).
+    counted = _rows(
+        union_all(
+            select(pairs.c.child, func.count()).group_by(pairs.c.child),
+            select(literal_column("NULL"), func.count(pairs.c.user_id.distinct())),
+        )
+    ).all()
+    per_child = {child: int(n) for child, n in counted if child is not None}
+    active = sum(int(n) for child, n in counted if child is None)
     model = _grain(period, UserUsageDaily, UserUsageMonthly)
     where = (_period(model, period), in_region(model.region_code, prefix))
     visits = func.sum(model.count)
@@ -379,7 +384,7 @@ def informant_use(prefix, period, width, limit=TOP_INFORMANTS):
     )
     return InformantUse(
         per_child=per_child,
-        active=len(active),
+        active=active,
         top=[(uid, int(n)) for uid, n in top if n],
     )
 
@@ -388,10 +393,6 @@ def _is_informant(user_id):
     return (
         select(UserRole.user_id).where(UserRole.user_id == user_id, UserRole.role == Role.INFORMANT).exists()
     )
-
-
-def _informant_ids():
-    return select(UserRole.user_id).where(UserRole.role == Role.INFORMANT)
 
 
 def top_informants(use):
@@ -465,7 +466,7 @@ def informants_registered(prefix, period, width=None):
         select(func.count(User.id))
         .select_from(User)
         .outerjoin(Station, and_(Station.id == User.station_id, Station.state.in_(sorted(RECOGNISED_STATES))))
-        .where(User.is_active.is_(True), User.created_at < end, User.id.in_(_informant_ids()))
+        .where(User.is_active.is_(True), User.created_at < end, _is_informant(User.id))
     )
     if prefix:
         stmt = stmt.where(in_region(where, prefix))
