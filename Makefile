@@ -1,6 +1,7 @@
 # Kepu Cloud. Two commands do all set-up on a fresh Debian/Ubuntu machine:
 #   make run    install everything, migrate, load regions, create a first admin, serve on 127.0.0.1:5000
-#   make test   install what the tests need and run the whole suite (lint, SQLite, PostgreSQL, browser)
+#   make test   install what the tests need and run the whole suite (lint, then the SQLite pass with the
+#               browser tests and the PostgreSQL pass side by side: tests/support/passes.py)
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -40,8 +41,9 @@ lint: $(VENV)/.dev-deps
 test: $(VENV)/.dev-deps
 	scripts/install-system.sh test
 	$(MAKE) lint
-	$(BIN)/python -m pytest -m "not production"
-	$(BIN)/python -m tests.support.postgres -- $(BIN)/python -m pytest -m "not browser and not once"
+	$(BIN)/python -m tests.support.passes \
+		"$(BIN)/python -m pytest -m 'not production'" \
+		"$(BIN)/python -m tests.support.postgres -- $(BIN)/python -m pytest -m 'not browser and not once' -o cache_dir=.pytest_cache/postgres"
 
 # One table, each row measured beside its limit in the same run (bench/README.md).
 # KEPU_BENCH_QUICK=1 for smaller sizes; `$(BIN)/python -m bench.run NAME…` for some rows only.

@@ -4,6 +4,8 @@ import pytest
 
 from cloud.institutions.credit_code import CHARSET, check_character, normalize_credit_code
 
+pytestmark = pytest.mark.once  # the database does not matter here: SQLite pass only
+
 # Published codes of real organisations (the GB 32100 example, companies, a public institution).
 REAL = ["91350100M000100Y43", "91440300708461136T", "91310000775785552L", "12100000400010398P"]
 

@@ -21,7 +21,10 @@ MALFORMED = TESTDATA / "audio" / "mediabunny_malformed-join.mp3"
 CHINESE = re.compile(r"[\u4e00-\u9fff]")
 EXPECTED_REJECTED = {"jsonize_broken-wav.wav"}
 
-pytestmark = pytest.mark.skipif(not shutil.which("ffmpeg") or not shutil.which("ffprobe"), reason="no ffmpeg")
+pytestmark = [
+    pytest.mark.once,  # the database does not matter here: SQLite pass only
+    pytest.mark.skipif(not shutil.which("ffmpeg") or not shutil.which("ffprobe"), reason="no ffmpeg"),
+]
 
 
 @pytest.fixture(scope="module")

@@ -56,7 +56,10 @@ FORBIDDEN_DEMUXERS = {
     "mpjpeg",
 }
 
-pytestmark = pytest.mark.skipif(not shutil.which("ffmpeg") or not shutil.which("ffprobe"), reason="no ffmpeg")
+pytestmark = [
+    pytest.mark.once,  # the database does not matter here: SQLite pass only
+    pytest.mark.skipif(not shutil.which("ffmpeg") or not shutil.which("ffprobe"), reason="no ffmpeg"),
+]
 
 
 @pytest.fixture(scope="module")

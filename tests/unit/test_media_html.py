@@ -9,6 +9,8 @@ from hypothesis import strategies as st
 
 from cloud.media.html import ALLOWED_ATTRIBUTES, ALLOWED_TAGS, extract_text, sanitize_article
 
+pytestmark = pytest.mark.once  # the database does not matter here: SQLite pass only
+
 OUR_IMAGE = re.compile(r"/media/i/[0-9a-f]{8,64}")
 
 

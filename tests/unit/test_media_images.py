@@ -34,6 +34,8 @@ from cloud.media.images import (
 )
 from tests.support.bounded import CASE_SECONDS, run_bounded
 
+pytestmark = pytest.mark.once  # the database does not matter here: SQLite pass only
+
 ROOT = Path(__file__).resolve().parents[2]
 IMAGES = ROOT.parent / "shared" / "testdata" / "images"
 IMAGE_FILES = sorted(path for path in IMAGES.iterdir() if path.is_file())

@@ -13,6 +13,8 @@ from cloud.media import ffmpeg as ff
 from cloud.media.ffmpeg import MediaRejected
 from tests.support import media_fixtures
 
+pytestmark = pytest.mark.once  # the database does not matter here: SQLite pass only
+
 TESTDATA = Path(__file__).resolve().parents[2].parent / "shared" / "testdata"
 FIRE = TESTDATA / "video" / "moviepy_fire2.mp4"  # a real phone clip: GPS tag, rotated 180°
 COORDINATES = (b"39,54.45N", b"116,23.48E", b"Beijing")

@@ -8,6 +8,8 @@ from cloud.media import printpdf, wallchart
 from cloud.media.images import ImageRejected
 from tests.support import media_fixtures
 
+pytestmark = pytest.mark.once  # the database does not matter here: SQLite pass only
+
 
 def image_of(pdf_path):
     page = PdfReader(pdf_path).pages[0]

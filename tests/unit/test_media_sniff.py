@@ -31,6 +31,8 @@ FOLDER_TYPES = {"images": "image", "psd": "wallchart", "video": "video", "audio"
 MEDIA_FILES = sorted(
     path for folder in FOLDER_TYPES for path in (TESTDATA / folder).iterdir() if path.is_file()
 )
+
+pytestmark = pytest.mark.once  # the database does not matter here: SQLite pass only
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
 JPEG = TESTDATA / "images" / "pillow_flower.jpg"

@@ -44,6 +44,8 @@ JPG_FILES = sorted(
 NON_JPG_IMAGES = sorted(
     path for path in (TESTDATA / "images").iterdir() if path.suffix.lower() in (".png", ".gif")
 )
+
+pytestmark = pytest.mark.once  # the database does not matter here: SQLite pass only
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
 EXPECTED = {

@@ -12,6 +12,8 @@ import pytest
 from search_index import SearchIndex, rebuild
 from tests.support.search_oracle import TNEWS, brute_force, query_words
 
+pytestmark = pytest.mark.once  # the database does not matter here: SQLite pass only
+
 PER_PAGE = 100
 
 ONE_WORD = ["农村", "中国", "美国", "手机", "房价", "游戏", "股票", "为什么", "什么", "世界杯", "区块链"]

@@ -13,6 +13,8 @@ from whoosh import index as windex
 from search_index import SearchIndex, postings, rebuild
 from tests.support.search_oracle import TNEWS, brute_force, query_words
 
+pytestmark = pytest.mark.once  # the database does not matter here: SQLite pass only
+
 QUERIES = ["中国", "国人", "手机", "5G", "A股", "猫", "人", "中国 美国", "为什么 现在", '"中国人"']
 QUERIES += ["2018年 5月", "x21", "S7", "GS 8", "iPhone8"]  # letters and digits glued or apart
 START = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
