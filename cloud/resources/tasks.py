@@ -125,7 +125,7 @@ def run_job(job_id):
     try:
         # Inside the try: a scratch space that cannot be made is a fault the job is retried
         # for, never a job left "running" until its lease runs out.
-        workdir = tempfile.mkdtemp(prefix=f"kepu-job-{job_id}-", dir=_scratch_root())
+        workdir = tempfile.mkdtemp(prefix=_scratch_prefix(job_id, os.getpid()), dir=_scratch_root())
         result = run_pipeline(resource, workdir, progress)
         progress("保存", 95)
         after = _swap_renditions(resource, result)
@@ -249,7 +249,7 @@ def requeue_stale_jobs():
         job.status = JobStatus.QUEUED
         job.enqueued_at = None  # until the enqueue below succeeds
         job.detail = f"requeued: worker {job.worker} stopped"
-        _remove_scratch(job.id)
+        _remove_scratch(job)
     db.session.commit()
     requeued = _enqueue([job.id for job in stale])
     if requeued:
@@ -342,9 +342,19 @@ def _scratch_root():
     return configured
 
 
-def _remove_scratch(job_id):
-    """Remove what a dead worker left in its scratch directories for ``job_id``."""
-    for path in glob.glob(os.path.join(_scratch_root(), f"kepu-job-{job_id}-*")):
+def _scratch_prefix(job_id, pid):
+    """A job's scratch directories are named by the job and the worker process that made them."""
+    return f"kepu-job-{job_id}-{pid}-"
+
+
+def _remove_scratch(job):
+    """Remove what ``job``'s stopped worker left in its scratch directories, if it ran on this
+    host: only that process's, never another's (a job of another instance with the same id
+    sharing the temp directory, or this job's next run)."""
+    host, _, pid = (job.worker or "").rpartition(":")
+    if host != HOST or not pid.isdigit():
+        return
+    for path in glob.glob(os.path.join(_scratch_root(), f"{_scratch_prefix(job.id, pid)}*")):
         shutil.rmtree(path, ignore_errors=True)
 
 
