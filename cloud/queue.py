@@ -15,6 +15,7 @@ import os
 
 from flask import has_app_context
 from huey import RedisHuey, SqliteHuey
+from werkzeug.utils import import_string
 
 from config import Config
 
@@ -31,13 +32,17 @@ huey = create_huey()
 _worker_app = None
 
 
+#: The factory of a worker's app, named as gunicorn names a web app: ``cloud.worker`` sits above
+#: this module (it builds on the task modules, which import the queue), and only a worker
+#: process, never a web one, loads it and the media pipeline behind it.
+WORKER_APP_FACTORY = "cloud.worker:create_worker_app"
+
+
 def worker_app():
     """The app a worker process runs tasks in (built once)."""
     global _worker_app
     if _worker_app is None:
-        from cloud.worker import create_worker_app
-
-        _worker_app = create_worker_app()
+        _worker_app = import_string(WORKER_APP_FACTORY)()
     return _worker_app
 
 

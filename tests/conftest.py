@@ -157,15 +157,21 @@ def app_settings():
     return {}
 
 
-@pytest.fixture
-def app(_schema, database_url, tmp_path, app_settings):
-    app = make_app(database_url, tmp_path, **app_settings)
+def app_on_empty_tables(database_url, path, **settings):
+    """Yield an app whose tables are empty, closing its connections afterwards (the body of the
+    ``app`` fixtures: this one per test, a module's own when its tests share what they read)."""
+    app = make_app(database_url, path, **settings)
     with app.app_context():
         empty_tables()
     yield app
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
+
+
+@pytest.fixture
+def app(_schema, database_url, tmp_path, app_settings):
+    yield from app_on_empty_tables(database_url, tmp_path, **app_settings)
 
 
 @pytest.fixture

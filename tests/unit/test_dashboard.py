@@ -19,7 +19,7 @@ from cloud.resources.models import KIND_LABELS, Resource
 from cloud.stations.models import Station
 from cloud.stats import dashboard, service, sharing
 from cloud.stats.models import NO_STATION, UsageEvent
-from tests.conftest import PASSWORD, Accounts, Outbox, csrf_token, empty_tables, make_app
+from tests.conftest import PASSWORD, Accounts, Outbox, app_on_empty_tables, csrf_token
 from tests.support.pages import PageFigures
 from tests.support.stations import make_staff_tree
 
@@ -51,13 +51,7 @@ def app(_schema, database_url, tmp_path_factory):
     """One app for the module: its tests only read the world (logging in adds sessions, nothing
     they count), which takes seconds to build, so it is built once (the empty dashboard is in
     test_dashboard_empty.py)."""
-    app = make_app(database_url, tmp_path_factory.mktemp("dashboard"))
-    with app.app_context():
-        empty_tables()
-    yield app
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    yield from app_on_empty_tables(database_url, tmp_path_factory.mktemp("dashboard"))
 
 
 @pytest.fixture(scope="module")
