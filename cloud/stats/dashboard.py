@@ -11,6 +11,7 @@ database's collation).
 
 import math
 import re
+from collections import Counter
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -164,8 +165,11 @@ def _zero():
 
 
 def _period(model, period):
-    grain = model.month if "month" in model.KEY else model.day
-    return and_(grain >= period.first, grain <= period.last)
+    if "month" not in model.KEY:
+        return and_(model.day >= period.first, model.day <= period.last)
+    if period.month:  # one month: an equality, so the rows come in the order of the key's next columns
+        return model.month == period.first
+    return and_(model.month >= period.first, model.month <= period.last)
 
 
 def _grain(period, daily, monthly):
@@ -182,7 +186,7 @@ def station_totals(prefix, period):
         .where(_period(model, period), in_region(model.region_code, prefix), model.station_id != NO_STATION)
         .group_by(model.station_id)
     )
-    return {station_id: int(n) for station_id, n in _rows(stmt)}
+    return {station_id: int(n) for station_id, n in _rows(stmt).all()}  # all(): one fetch, not one per row
 
 
 def _add(into, counts):
@@ -275,8 +279,10 @@ def ranking(ids, totals):
     """Rank station ``ids`` by ``totals`` ({id: n}); the 末位 candidates are the bottom
     ``BOTTOM_SHARE`` (rounded up) and every station without use — stations without use rank last,
     so together they are the last max(the share, those without use)."""
-    ordered = sorted(ids, key=lambda sid: (-totals.get(sid, 0), sid))
-    active = sum(1 for sid in ordered if totals.get(sid, 0))
+    ordered = sorted(ids)
+    total = totals.get
+    ordered.sort(key=lambda sid: total(sid, 0), reverse=True)  # stable: ties stay in id order
+    active = sum(1 for sid in ordered if total(sid, 0))
     bottom = max(math.ceil(len(ordered) * BOTTOM_SHARE), len(ordered) - active)
     return Ranking(ordered, active, bottom)
 
@@ -319,17 +325,32 @@ def station_rows(ranked, prefix, period):
 def top_resources(prefix, period, limit=TOP_RESOURCES):
     """The most used resources: ``[(resource id, title, kind label, counts)]``."""
     model = _grain(period, UsageDaily, ResourceMonthly)
+    where = (_period(model, period), in_region(model.region_code, prefix))
     total = func.sum(model.count)
-    stmt = (
-        select(model.resource_id, *_kind_sums(model))
-        .where(_period(model, period), in_region(model.region_code, prefix))
-        .group_by(model.resource_id)
-        .order_by(total.desc(), model.resource_id)
-        .limit(limit)
-    )
-    rows = [(row[0], _counts(row[1:])) for row in _rows(stmt)]
-    info = _resources([rid for rid, _ in rows])
-    return [(rid, *info.get(rid, ("已删除的资源", "")), counts) for rid, counts in rows]
+    # The ranking sums all kinds (read in resource order from an index); the counts per kind of
+    # event are read for the listed resources only.
+    ids = [
+        rid
+        for rid, _n in _rows(
+            select(model.resource_id, total)
+            .where(*where)
+            .group_by(model.resource_id)
+            .order_by(total.desc(), model.resource_id)
+            .limit(limit)
+        )
+    ]
+    if not ids:
+        return []
+    counts = {
+        rid: _counts(sums)
+        for rid, *sums in _rows(
+            select(model.resource_id, *_kind_sums(model))
+            .where(*where, model.resource_id.in_(ids))
+            .group_by(model.resource_id)
+        )
+    }
+    info = _resources(ids)
+    return [(rid, *info.get(rid, ("已删除的资源", "")), counts[rid]) for rid in ids]
 
 
 def _resources(ids):
@@ -351,33 +372,33 @@ class InformantUse:
 def informant_use(prefix, period, width, limit=TOP_INFORMANTS):
     """The informants with use toward the region in the period, counted in the database (a
     province has tens of thousands of informants: only the counts per child region and the top
-    of the ranking come back): one statement finds the (informant, child region) pairs once and
-    counts them per child and in all, one reads the top of the share visits from their index."""
+    of the ranking come back): one statement counts them per child region and in all, one reads
+    the top of the share visits from their index."""
     used = _grain(period, UserUsageDaily, UserMonthly)
-    pairs = (
-        select(
-            used.user_id.label("user_id"),
-            func.coalesce(func.substr(used.region_code, 1, width), "").label("child"),
+
+    def using(*columns):
+        return _informants(select(*columns), used.user_id).where(
+            _period(used, period), in_region(used.region_code, prefix)
         )
-        .where(_period(used, period), in_region(used.region_code, prefix), _is_informant(used.user_id))
-        .distinct()
-        .cte("informant_pairs")
-    )
-    # One statement: the pairs are found once, then counted per child and in all (a NULL child).
+
+    child = func.coalesce(func.substr(used.region_code, 1, width), "")
+    users = using(used.user_id).group_by(used.user_id).subquery()
+    # Per child region the distinct informants, and once more in all (a NULL child): an informant
+    # active in two counties counts in each, and once in the region.
     counted = _rows(
         union_all(
-            select(pairs.c.child, func.count()).group_by(pairs.c.child),
-            select(literal_column("NULL"), func.count(pairs.c.user_id.distinct())),
+            using(child, func.count(used.user_id.distinct())).group_by(child),
+            select(literal_column("NULL"), func.count()).select_from(users),
         )
     ).all()
-    per_child = {child: int(n) for child, n in counted if child is not None}
-    active = sum(int(n) for child, n in counted if child is None)
+    per_child = {code: int(n) for code, n in counted if code is not None}
+    active = sum(int(n) for code, n in counted if code is None)
     model = _grain(period, UserUsageDaily, UserUsageMonthly)
     where = (_period(model, period), in_region(model.region_code, prefix))
     visits = func.sum(model.count)
     top = _rows(
-        select(model.user_id, visits)
-        .where(model.event_kind == EventKind.SHARE_VISIT.value, *where, _is_informant(model.user_id))
+        _informants(select(model.user_id, visits), model.user_id)
+        .where(model.event_kind == EventKind.SHARE_VISIT.value, *where)
         .group_by(model.user_id)
         .order_by(visits.desc(), model.user_id)
         .limit(limit)
@@ -389,10 +410,11 @@ def informant_use(prefix, period, width, limit=TOP_INFORMANTS):
     )
 
 
-def _is_informant(user_id):
-    return (
-        select(UserRole.user_id).where(UserRole.user_id == user_id, UserRole.role == Role.INFORMANT).exists()
-    )
+def _informants(stmt, user_id):
+    """``stmt`` joined to the informant role of ``user_id``: no row for other users, one for an
+    informant (the role is part of the key). A join, not ``EXISTS``: the database reads the role
+    index beside the rows instead of running a subquery per row."""
+    return stmt.join(UserRole, and_(UserRole.user_id == user_id, UserRole.role == Role.INFORMANT))
 
 
 def top_informants(use):
@@ -428,11 +450,8 @@ def per_child(region, period, stations, totals, informants, registered):
     ``[(id, child code)]``, ``totals`` their use, ``registered`` the informants per child."""
     width = _child_width(region)
     counts = child_use(region.code if region else "", period, width)
-    recognised, active = {}, {}
-    for station_id, code in stations:
-        recognised[code] = recognised.get(code, 0) + 1
-        if totals.get(station_id):
-            active[code] = active.get(code, 0) + 1
+    recognised = Counter(code for _station_id, code in stations)
+    active = Counter(code for station_id, code in stations if totals.get(station_id))
     active_informants = informants.per_child
     rows = []
     for r in children_of(region):
@@ -466,7 +485,8 @@ def informants_registered(prefix, period, width=None):
         select(func.count(User.id))
         .select_from(User)
         .outerjoin(Station, and_(Station.id == User.station_id, Station.state.in_(sorted(RECOGNISED_STATES))))
-        .where(User.is_active.is_(True), User.created_at < end, _is_informant(User.id))
+        .join(UserRole, and_(UserRole.user_id == User.id, UserRole.role == Role.INFORMANT))
+        .where(User.is_active.is_(True), User.created_at < end)
     )
     if prefix:
         stmt = stmt.where(in_region(where, prefix))

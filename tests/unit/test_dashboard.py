@@ -118,6 +118,13 @@ def world(app):
                 link = rng.choice(links)
                 address = f"198.51.100.{rng.randrange(1, 6)}"
                 service.record_share_visit(link, link.resource, remote_addr=address, user_agent="UA", at=at)
+        # An informant who moves from 郑州 to 开封 in October: active in both cities that month.
+        mover = accounts.create_user(
+            Role.INFORMANT, phone="13500138888", password=PASSWORD, region_code="410102"
+        )
+        service.record_view(mover, resources[1], at=datetime(2026, 10, 5, 2, 0, tzinfo=UTC))
+        mover.region_code = "410202"
+        service.record_view(mover, resources[2], at=datetime(2026, 10, 20, 2, 0, tzinfo=UTC))
         resources[0].state = "withdrawn"  # its past use still counts
         db.session.commit()
         return {"staff": staff, "stations": {name: s.id for name, s in stations.items()}}
@@ -234,6 +241,8 @@ def test_the_province_page_and_its_chart_data_equal_the_roll_ups_and_the_raw_eve
         for uid, code in active_informants:
             if uid in informant_ids and code.startswith("41"):
                 by_city[code[:4]].add(uid)
+        # An informant who used it in both cities counts in each and once in the province.
+        assert by_city["4101"] & by_city["4102"], "the fixture has an informant active in both cities"
         assert page.number("informants-active") == len(set().union(*by_city.values()))
         for code in ("4101", "4102"):
             assert page.number(f"child-{code}-active-informants") == len(by_city[code])
