@@ -11,10 +11,12 @@ database's collation).
 
 import math
 import re
+import threading
 from collections import Counter
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from flask import current_app
 from sqlalchemy import and_, case, func, literal_column, select, true, union_all
 
 from cloud.accounts.models import Role, User, UserRole
@@ -536,37 +538,111 @@ class Dashboard:
         }
 
 
-def build(region, period):
+def build(region, period, *, beside=False):
     """Every figure of the dashboard of ``region`` (None: everywhere) for ``period``: per-station
     totals, per-child and per-type sums, one scan by day, one by resource, the informants'
     roll-ups and the station and informant tables; never a query per station, and rows built
-    only for the stations listed."""
+    only for the stations listed.
+
+    With ``beside`` the informants' figures and the top resources are read at the same time on
+    a second connection by a helper thread (``_Beside``): the database works on both while the
+    GIL is released, so a province's page takes about the longer half instead of the sum on a
+    machine with a core to spare. Only for callers whose transaction has written nothing the
+    dashboard reads (the page): the second connection sees what is committed."""
     prefix = region.code if region else ""
     width = _child_width(region)
-    kinds = by_kind(prefix, period)
-    totals = _zero()
-    for _kind, _label, counts in kinds:
-        _add(totals, counts)
-    stations = recognised_stations(prefix, width)
-    use = station_totals(prefix, period)
-    ranked = ranking([station_id for station_id, _child in stations], use)
-    informants = informant_use(prefix, period, width)
-    registered = informants_registered(prefix, period, width)
+    people = (
+        _Beside(_people, prefix, period, width)
+        if beside and _may_share_work()
+        else _Here(_people, prefix, period, width)
+    )
+    try:
+        kinds = by_kind(prefix, period)
+        totals = _zero()
+        for _kind, _label, counts in kinds:
+            _add(totals, counts)
+        stations = recognised_stations(prefix, width)
+        use = station_totals(prefix, period)
+        ranked = ranking([station_id for station_id, _child in stations], use)
+        days = by_day(prefix, period)
+        listed = station_rows(ranked, prefix, period)
+    except BaseException:
+        people.wait()  # its connection goes back to the pool before this error is answered
+        raise
+    informants, registered, top, resources = people.result()
     is_county = region is not None and region.level >= COUNTY_LEVEL
     return Dashboard(
         region=region,
         period=period,
         kinds=kinds,
-        days=by_day(prefix, period),
+        days=days,
         totals=totals,
         ranking=ranked,
-        stations=station_rows(ranked, prefix, period),
+        stations=listed,
         children=[] if is_county else per_child(region, period, stations, use, informants, registered),
-        resources=top_resources(prefix, period),
-        informants=top_informants(informants),
+        resources=resources,
+        informants=top,
         registered=sum(registered.values()),
         active_informants=informants.active,
     )
+
+
+def _people(prefix, period, width):
+    """The half of a dashboard that ``build`` may read beside the other: the informants' figures
+    and the most used resources."""
+    informants = informant_use(prefix, period, width)
+    registered = informants_registered(prefix, period, width)
+    return informants, registered, top_informants(informants), top_resources(prefix, period)
+
+
+def _may_share_work():
+    """A second connection sees the same database (not an in-memory SQLite one, which is one per
+    connection)."""
+    url = db.engine.url
+    return not (url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"))
+
+
+class _Here:
+    """``function(*args)`` run now, in this thread and session."""
+
+    def __init__(self, function, *args):
+        self._value = function(*args)
+
+    def wait(self):
+        pass
+
+    def result(self):
+        return self._value
+
+
+class _Beside:
+    """``function(*args)`` run by a thread of its own in an app context of its own (so its own
+    session and connection, returned to the pool when the context ends); ``result()`` waits for
+    it and raises what it raised. A thread per call, not a pool: nothing to share across a
+    gunicorn fork, and the call costs a fraction of a millisecond beside a page of 100 ms."""
+
+    def __init__(self, function, *args):
+        app = current_app._get_current_object()
+        self._value = self._error = None
+
+        def run():
+            try:
+                with app.app_context():
+                    self._value = function(*args)
+            except BaseException as error:  # handed to the request's thread by result()
+                self._error = error
+
+        self._thread = threading.Thread(target=run, name="kepu-dashboard", daemon=True)
+        self._thread.start()
+
+    def wait(self):
+        self._thread.join()
+
+    def result(self):
+        self.wait()
+        if self._error is not None:
+            raise self._error
+        return self._value
 
 
 def station_months(station):

@@ -107,7 +107,7 @@ def dashboard_page():
     user = current_user.user
     region = dashboard.scope_region(user, request.args.get("region"))
     period = dashboard.parse_period(request.args)
-    board = dashboard.build(region, period)
+    board = dashboard.build(region, period, beside=True)
     own = scope.staff_region(user) or ""
     chain = [r for r in ancestry(region.code) if r.code.startswith(own)] if region else []
     return render_template(

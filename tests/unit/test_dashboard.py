@@ -516,3 +516,50 @@ def test_whole_months_read_the_monthly_roll_ups_and_agree_with_the_daily_ones(ap
             assert monthly.active_informants == daily.active_informants
     assert not dashboard.Period(date(2026, 10, 1), date(2026, 10, 30)).whole_months
     assert dashboard.Period(date(2026, 10, 1), date(2026, 11, 30)).whole_months
+
+
+def test_the_page_reads_half_of_its_figures_beside_on_a_second_connection(app, world, monkeypatch):
+    """``build(beside=True)`` (the page's) reads the informants and the top resources on a
+    helper thread with a connection of its own, and gives figure for figure the dashboard read in
+    one thread; every connection is back in the pool afterwards."""
+    import threading
+
+    seen = []
+    informant_use = dashboard.informant_use
+
+    def recording(*args):
+        seen.append(
+            (threading.current_thread().name, id(db.session.connection().connection.dbapi_connection))
+        )
+        return informant_use(*args)
+
+    monkeypatch.setattr(dashboard, "informant_use", recording)
+    with app.app_context():
+        period = dashboard.parse_month("2026-10")
+        for code in (None, "41", "410102"):
+            region = db.session.get(dashboard.Region, code) if code else None
+            here = dashboard.build(region, period)
+            checked_out = db.engine.pool.checkedout()
+            beside = dashboard.build(region, period, beside=True)
+            assert db.engine.pool.checkedout() == checked_out
+            assert beside == here and beside.totals["total"] > 0
+        own = id(db.session.connection().connection.dbapi_connection)
+    assert [name for name, _ in seen] == ["MainThread", "kepu-dashboard"] * 3
+    assert all(connection != own for name, connection in seen if name == "kepu-dashboard")
+
+
+def test_an_error_beside_is_the_requests_error_and_the_connection_goes_back(app, world, monkeypatch):
+    """An error of either half is the build's error, raised once the helper has ended and given
+    its connection back (none is left checked out)."""
+
+    def failing(*_args):
+        raise RuntimeError("the database went away")
+
+    for half in ("informant_use", "station_totals"):  # the helper's half, then this thread's
+        with monkeypatch.context() as patch, app.app_context():
+            patch.setattr(dashboard, half, failing)
+            region = db.session.get(dashboard.Region, "41")  # this thread's connection is out
+            checked_out = db.engine.pool.checkedout()
+            with pytest.raises(RuntimeError, match="went away"):
+                dashboard.build(region, dashboard.parse_month("2026-10"), beside=True)
+            assert db.engine.pool.checkedout() == checked_out
