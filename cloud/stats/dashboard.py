@@ -544,17 +544,19 @@ def build(region, period, *, beside=False):
     roll-ups and the station and informant tables; never a query per station, and rows built
     only for the stations listed.
 
-    With ``beside`` the informants' figures and the top resources are read at the same time on
-    a second connection by a helper thread (``_Beside``): the database works on both while the
-    GIL is released, so a province's page takes about the longer half instead of the sum on a
-    machine with a core to spare. Only for callers whose transaction has written nothing the
-    dashboard reads (the page): the second connection sees what is committed."""
+    With ``beside`` the informants' figures, the days and the top resources are read at the same
+    time on a second connection by a helper thread (``_Beside``): the database works on both
+    while the GIL is released, so a province's page takes about the longer half instead of the
+    sum on a machine with a core to spare. Only for callers whose transaction has written
+    nothing the dashboard reads (the page): the second connection sees what is committed. (Each
+    statement sees the committed state of its own moment anyway on PostgreSQL; the halves are
+    no less consistent than two statements in a row.)"""
     prefix = region.code if region else ""
     width = _child_width(region)
-    people = (
-        _Beside(_people, prefix, period, width)
+    second = (
+        _Beside(_second_half, prefix, period, width)
         if beside and _may_share_work()
-        else _Here(_people, prefix, period, width)
+        else _Here(_second_half, prefix, period, width)
     )
     try:
         kinds = by_kind(prefix, period)
@@ -564,12 +566,11 @@ def build(region, period, *, beside=False):
         stations = recognised_stations(prefix, width)
         use = station_totals(prefix, period)
         ranked = ranking([station_id for station_id, _child in stations], use)
-        days = by_day(prefix, period)
         listed = station_rows(ranked, prefix, period)
     except BaseException:
-        people.wait()  # its connection goes back to the pool before this error is answered
+        second.wait()  # its connection goes back to the pool before this error is answered
         raise
-    informants, registered, top, resources = people.result()
+    informants, registered, top, resources, days = second.result()
     is_county = region is not None and region.level >= COUNTY_LEVEL
     return Dashboard(
         region=region,
@@ -587,12 +588,18 @@ def build(region, period, *, beside=False):
     )
 
 
-def _people(prefix, period, width):
-    """The half of a dashboard that ``build`` may read beside the other: the informants' figures
-    and the most used resources."""
+def _second_half(prefix, period, width):
+    """The half of a dashboard that ``build`` may read beside the other (about as long): the
+    informants' figures, the most used resources and the days."""
     informants = informant_use(prefix, period, width)
     registered = informants_registered(prefix, period, width)
-    return informants, registered, top_informants(informants), top_resources(prefix, period)
+    return (
+        informants,
+        registered,
+        top_informants(informants),
+        top_resources(prefix, period),
+        by_day(prefix, period),
+    )
 
 
 def _may_share_work():
