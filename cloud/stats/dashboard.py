@@ -445,26 +445,44 @@ def _child_width(region):
     return {None: 2, 1: 4}.get(region.level if region else None, 6)
 
 
-def per_child(region, period, stations, totals, informants, registered):
-    """Per region one level below ``region`` (not for a county: its children are its stations):
-    ``[(Region, counts, recognised, active, informants registered, informants active)]``,
-    only the regions with stations, informants or use. ``stations`` are the recognised
-    ``[(id, child code)]``, ``totals`` their use, ``registered`` the informants per child."""
+@dataclass
+class ChildStations:
+    """What a region's children (one level below it) get from its stations and its use."""
+
+    regions: list  # Region, by code
+    counts: dict  # {child code: counts} of all counted use
+    recognised: Counter  # {child code: recognised stations}
+    active: Counter  # {child code: recognised stations with use}
+
+
+def child_stations(region, period, stations, totals):
+    """The children's figures from the stations' side: ``stations`` are the recognised
+    ``[(id, child code)]``, ``totals`` their use."""
     width = _child_width(region)
-    counts = child_use(region.code if region else "", period, width)
-    recognised = Counter(code for _station_id, code in stations)
-    active = Counter(code for station_id, code in stations if totals.get(station_id))
+    return ChildStations(
+        regions=children_of(region),
+        counts=child_use(region.code if region else "", period, width),
+        recognised=Counter(code for _station_id, code in stations),
+        active=Counter(code for station_id, code in stations if totals.get(station_id)),
+    )
+
+
+def per_child(children, informants, registered):
+    """Per region one level below (not for a county: its children are its stations):
+    ``[(Region, counts, recognised, active, informants registered, informants active)]``,
+    only the regions with stations, informants or use; ``children`` as ``child_stations`` gives
+    them, ``registered`` the informants per child."""
     active_informants = informants.per_child
     rows = []
-    for r in children_of(region):
+    for r in children.regions:
         c = r.code
-        if c in counts or c in recognised or c in registered or c in active_informants:
+        if c in children.counts or c in children.recognised or c in registered or c in active_informants:
             rows.append(
                 (
                     r,
-                    counts.get(c, _zero()),
-                    recognised.get(c, 0),
-                    active.get(c, 0),
+                    children.counts.get(c, _zero()),
+                    children.recognised.get(c, 0),
+                    children.active.get(c, 0),
                     registered.get(c, 0),
                     active_informants.get(c, 0),
                 )
@@ -544,8 +562,8 @@ def build(region, period, *, beside=False):
     roll-ups and the station and informant tables; never a query per station, and rows built
     only for the stations listed.
 
-    With ``beside`` the informants' figures, the days and the top resources are read at the same
-    time on a second connection by a helper thread (``_Beside``): the database works on both
+    With ``beside`` the informants' figures and the days are read at the same time on a second
+    connection by a helper thread (``_Beside``): the database works on both
     while the GIL is released, so a province's page takes about the longer half instead of the
     sum on a machine with a core to spare. Only for callers whose transaction has written
     nothing the dashboard reads (the page): the second connection sees what is committed. (Each
@@ -553,6 +571,7 @@ def build(region, period, *, beside=False):
     no less consistent than two statements in a row.)"""
     prefix = region.code if region else ""
     width = _child_width(region)
+    is_county = region is not None and region.level >= COUNTY_LEVEL
     second = (
         _Beside(_second_half, prefix, period, width)
         if beside and _may_share_work()
@@ -567,11 +586,12 @@ def build(region, period, *, beside=False):
         use = station_totals(prefix, period)
         ranked = ranking([station_id for station_id, _child in stations], use)
         listed = station_rows(ranked, prefix, period)
+        resources = top_resources(prefix, period)
+        children = None if is_county else child_stations(region, period, stations, use)
     except BaseException:
         second.wait()  # its connection goes back to the pool before this error is answered
         raise
-    informants, registered, top, resources, days = second.result()
-    is_county = region is not None and region.level >= COUNTY_LEVEL
+    informants, registered, top, days = second.result()
     return Dashboard(
         region=region,
         period=period,
@@ -580,7 +600,7 @@ def build(region, period, *, beside=False):
         totals=totals,
         ranking=ranked,
         stations=listed,
-        children=[] if is_county else per_child(region, period, stations, use, informants, registered),
+        children=[] if children is None else per_child(children, informants, registered),
         resources=resources,
         informants=top,
         registered=sum(registered.values()),
@@ -590,16 +610,10 @@ def build(region, period, *, beside=False):
 
 def _second_half(prefix, period, width):
     """The half of a dashboard that ``build`` may read beside the other (about as long): the
-    informants' figures, the most used resources and the days."""
+    informants' figures and the days."""
     informants = informant_use(prefix, period, width)
     registered = informants_registered(prefix, period, width)
-    return (
-        informants,
-        registered,
-        top_informants(informants),
-        top_resources(prefix, period),
-        by_day(prefix, period),
-    )
+    return informants, registered, top_informants(informants), by_day(prefix, period)
 
 
 def _may_share_work():
