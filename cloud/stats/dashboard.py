@@ -352,7 +352,8 @@ def top_resources(prefix, period, limit=TOP_RESOURCES):
         )
     }
     info = _resources(ids)
-    return [(rid, *info.get(rid, ("已删除的资源", "")), counts[rid]) for rid in ids]
+    # A resource deleted between the two statements takes its roll-ups with it: zeros, not a 500.
+    return [(rid, *info.get(rid, ("已删除的资源", "")), counts.get(rid, _zero())) for rid in ids]
 
 
 def _resources(ids):
@@ -386,7 +387,7 @@ def informant_use(prefix, period, width, limit=TOP_INFORMANTS):
     child = func.coalesce(func.substr(used.region_code, 1, width), "")
     users = using(used.user_id).group_by(used.user_id).subquery()
     # Per child region the distinct informants, and once more in all (a NULL child): an informant
-    # active in two counties counts in each, and once in the region.
+    # active in two child regions counts in each, and once in the region.
     counted = _rows(
         union_all(
             using(child, func.count(used.user_id.distinct())).group_by(child),
