@@ -506,9 +506,9 @@ def informants_registered(prefix, period, width=None):
         select(func.count(User.id))
         .select_from(User)
         .outerjoin(Station, and_(Station.id == User.station_id, Station.state.in_(sorted(RECOGNISED_STATES))))
-        .join(UserRole, and_(UserRole.user_id == User.id, UserRole.role == Role.INFORMANT))
         .where(User.is_active.is_(True), User.created_at < end)
     )
+    stmt = _informants(stmt, User.id)
     if prefix:
         stmt = stmt.where(in_region(where, prefix))
     return _grouped(stmt, func.substr(where, 1, width) if width else None)
@@ -564,9 +564,9 @@ def build(region, period, *, beside=False):
     only for the stations listed.
 
     With ``beside`` the informants' figures and the days are read at the same time on a second
-    connection by a helper thread (``_Beside``): the database works on both
-    while the GIL is released, so a province's page takes about the longer half instead of the
-    sum on a machine with a core to spare. Only for callers whose transaction has written
+    connection by a helper thread (``_Beside``): the database works on both while the GIL is
+    released, on a machine with a core to spare (bench/README.md, the statistics section, for
+    what it gained there). Only for callers whose transaction has written
     nothing the dashboard reads (the page): the second connection sees what is committed. (Each
     statement sees the committed state of its own moment anyway on PostgreSQL; the halves are
     no less consistent than two statements in a row.)"""
@@ -641,7 +641,7 @@ class _Beside:
     """``function(*args)`` run by a thread of its own in an app context of its own (so its own
     session and connection, returned to the pool when the context ends); ``result()`` waits for
     it and raises what it raised. A thread per call, not a pool: nothing to share across a
-    gunicorn fork, and the call costs a fraction of a millisecond beside a page of 100 ms."""
+    gunicorn fork."""
 
     def __init__(self, function, *args):
         app = current_app._get_current_object()
