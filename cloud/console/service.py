@@ -7,7 +7,7 @@ log. They flush and return; the request commits once and then runs the returned
 import io
 import re
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 from sqlalchemy import func, or_, select
 
@@ -378,7 +378,9 @@ def _day(value, label):
         day = datetime.fromisoformat(value).date()
     except ValueError:
         raise ValidationFailed(f"{label}格式有误，请按 2026-01-31 的格式填写") from None
-    return datetime.combine(day, time(), tzinfo=BEIJING)
+    # In UTC, as ``stats.service.day_bounds``: SQLite compares the wall time of whatever zone a value
+    # has, so a Beijing-time bound would miss the UTC rows of 00:00-08:00 Beijing time.
+    return datetime.combine(day, time(), tzinfo=BEIJING).astimezone(UTC)
 
 
 def audit_log(admin, *, actor="", action="", object_type="", object_id="", since="", until="", page=1):
